@@ -1,0 +1,1 @@
+"""Spike traces (HDF5), streaming statistics, encoder comparison and plots."""

@@ -1,0 +1,99 @@
+"""Step-loop kernels behind encode/decode, written once over numpy ufuncs or torch ops.
+
+CPU data runs through numpy ufuncs with ``out=`` (in place, no temporaries; several times
+faster than torch's int8 CPU kernels), CUDA data through the matching torch ops. The loops
+run over time steps only; each step is one vectorized pass over all elements.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+
+NUMPY = SimpleNamespace(
+    empty_like=lambda a, shape, dtype: np.empty(shape, dtype=dtype),
+    zeros_like=lambda a, shape, dtype: np.zeros(shape, dtype=dtype),
+    int8=np.int8,
+    greater=lambda a, v, out: np.greater(a, v, out=out),
+    rshift=lambda a, s, out: np.right_shift(a, s, out=out),
+    lshift=lambda a, s, out: np.left_shift(a, s, out=out),
+    band=lambda a, v, out: np.bitwise_and(a, v, out=out),
+    mul=lambda a, b, out: np.multiply(a, b, out=out),
+    add=lambda a, b, out: np.add(a, b, out=out, casting="unsafe"),
+    sub=lambda a, b, out: np.subtract(a, b, out=out, casting="unsafe"),
+    copy=lambda dst, src: np.copyto(dst, src, casting="unsafe"),
+    abs=np.abs,
+    sign=lambda a: np.sign(a).astype(np.int8),
+)
+
+TORCH = SimpleNamespace(
+    empty_like=lambda a, shape, dtype: torch.empty(shape, dtype=dtype, device=a.device),
+    zeros_like=lambda a, shape, dtype: torch.zeros(shape, dtype=dtype, device=a.device),
+    int8=torch.int8,
+    greater=lambda a, v, out: torch.gt(a, v, out=out),
+    rshift=lambda a, s, out: torch.bitwise_right_shift(a, s, out=out),
+    lshift=lambda a, s, out: torch.bitwise_left_shift(a, s, out=out),
+    band=lambda a, v, out: torch.bitwise_and(a, v, out=out),
+    mul=lambda a, b, out: torch.mul(a, b, out=out),
+    add=lambda a, b, out: torch.add(a, b, out=out),
+    sub=lambda a, b, out: torch.sub(a, b, out=out),
+    copy=lambda dst, src: dst.copy_(src),
+    abs=torch.abs,
+    sign=lambda a: torch.sign(a).to(torch.int8),
+)
+
+
+def ops_for(t: torch.Tensor) -> tuple[SimpleNamespace, Any]:
+    """The op set for a tensor's device and the array the ops should act on."""
+    if t.device.type == "cpu":
+        return NUMPY, t.numpy()
+    return TORCH, t
+
+
+def encode_steps(ops: SimpleNamespace, c: Any, scheme: str, T: int, msb_first: bool) -> Any:
+    """Dense int8 train ``[T, *c.shape]`` from validated, range-checked integer counts ``c``."""
+    out = ops.empty_like(c, (T,) + tuple(c.shape), ops.int8)
+    if scheme in ("binary", "ternary"):
+        mag = ops.abs(c) if scheme == "ternary" else c
+        sign = ops.sign(c) if scheme == "ternary" else None
+        for step in range(T):
+            ops.greater(mag, step, out[step])
+            if sign is not None:
+                ops.mul(out[step], sign, out[step])
+        return out
+    # Bitwise: bit ``shift`` of the magnitude (sign-magnitude) or of the two's-complement
+    # pattern (arithmetic shifts of a signed integer give exactly those bits).
+    mag = ops.abs(c) if scheme == "bitwise-signed" else c
+    sign = ops.sign(c) if scheme == "bitwise-signed" else None
+    tmp = ops.empty_like(mag, tuple(mag.shape), mag.dtype)
+    for step in range(T):
+        shift = T - 1 - step if msb_first else step
+        ops.rshift(mag, shift, tmp)
+        ops.band(tmp, 1, tmp)
+        ops.copy(out[step], tmp)
+        if sign is not None:
+            ops.mul(out[step], sign, out[step])
+    return out
+
+
+def decode_steps(ops: SimpleNamespace, s: Any, scheme: str, msb_first: bool, acc_dtype: Any) -> Any:
+    """Counts from a validated train ``s``; ``acc_dtype`` must hold every reachable value."""
+    T = s.shape[0]
+    acc = ops.zeros_like(s, tuple(s.shape[1:]), acc_dtype)
+    if scheme in ("binary", "ternary"):
+        for step in range(T):
+            ops.add(acc, s[step], acc)
+        return acc
+    # Horner's rule from the most significant step: acc = 2 * acc + s_t. In two's
+    # complement the MSB weighs -2**(T-1), so it enters negated.
+    order = range(T) if msb_first else range(T - 1, -1, -1)
+    for i, step in enumerate(order):
+        if i:
+            ops.lshift(acc, 1, acc)
+        if i == 0 and scheme == "bitwise-twos":
+            ops.sub(acc, s[step], acc)
+        else:
+            ops.add(acc, s[step], acc)
+    return acc
