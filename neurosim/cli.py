@@ -66,6 +66,229 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- run
+
+
+def _prompts(args: argparse.Namespace) -> object:
+    if args.prompt is not None:
+        if not args.prompt.strip():
+            raise CLIError("--prompt is empty")
+        return args.prompt
+    path = Path(args.text_file)
+    if not path.is_file():
+        raise CLIError(f"text file {path} does not exist")
+    return path
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Prompt (or corpus) -> trace, statistics, replay, energy; report in --out."""
+    if args.corpus:
+        return _run_corpus(args)
+    if args.prompt is None and args.text_file is None:
+        raise CLIError("give --prompt TEXT, --text-file FILE or --corpus FILE_OR_DIR")
+    from .pipeline import resolve_platforms, run_pipeline
+
+    resolve_platforms(args.chip, args.gpu)  # unknown names fail before the model loads
+    res = run_pipeline(
+        _prompts(args), args.out, model=args.model, k=args.k, schemes=args.schemes, chips=args.chip,
+        gpus=args.gpu, device=args.device, max_tokens=args.max_tokens, overwrite=args.overwrite,
+        progress=not args.quiet, log=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)),
+    )
+    s = res.summary
+    print(f"tokens: {s['tokens']}  layers: {s['layers']}")
+    print(f"sparsity (bitwise-signed, 3 steps): {s['sparsity']:.1%}   silent channels: {s['silence']:.1%}   "
+          f"spikes per active channel: {s['spikes_per_active_channel']:.2f}   |s| <= 7: {s['frac_abs_le_7']:.1%}")
+    rows = res.energy["platforms"]
+    print(f"{'platform':14s} {'J/token':>11s} {'s/token':>11s} {'energy vs ' + args.gpu[0]:>14s}")
+    for r in rows:
+        print(f"{r['platform']:14s} {r['energy_per_token_j']:11.4g} {r['latency_per_token_s']:11.4g} {r['energy_vs_ref']:14.3g}")
+    print(f"report: {res.report_html}")
+    return 0
+
+
+def _run_corpus(args: argparse.Namespace) -> int:
+    from .corpus import run_corpus
+
+    res = run_corpus(args.corpus, args.out, model=args.model, k=args.k, prompts_per_shard=args.prompts_per_shard,
+                     n_workers=args.workers, scheduler=args.scheduler, resume=args.resume, overwrite=args.overwrite,
+                     device=args.device, max_tokens=args.max_tokens, progress=not args.quiet)
+    s = res.stats.summary()
+    print(f"shards: {len(res.shards)} ({res.reused} reused, {res.computed} computed)  tokens: {res.tokens}  "
+          f"time: {res.seconds:.1f} s")
+    print(f"sparsity: {s['sparsity']:.1%}  silent: {s['silence']:.1%}  spikes per active channel: "
+          f"{s['spikes_per_active_channel']:.2f}  |s| <= 7: {s['frac_abs_le_7']:.1%}")
+    print(f"manifest: {res.manifest}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- trace commands
+
+
+def _open_trace(path: str):
+    from analysis.trace import SpikeTrace
+
+    if not Path(path).exists():
+        raise CLIError(f"trace {path} does not exist")
+    return SpikeTrace.open(path)
+
+
+def _stats_of(trace, quiet: bool):
+    from analysis.stats import SpikeStats, read_stats
+
+    try:
+        return read_stats(trace.path)
+    except ValueError:  # no /stats yet: compute them (the file is not modified)
+        return SpikeStats.from_trace(trace, progress=not quiet)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """What a trace file holds: model, tokens, layers, schema, statistics."""
+    with _open_trace(args.trace) as tr:
+        a = tr.attrs
+        print(f"file: {tr.path}")
+        print(f"schema: {a.get('schema_version')}  written by neurosim {a.get('package_version')}  created {a.get('created')}")
+        print(f"model: {tr.model_id}  k: {tr.k}  V_th clamp: {tr.vth_clamp}")
+        print(f"tokens: {tr.n_tokens} in {len(tr.prompt_starts)} prompt(s)  layers: {len(tr.layers)}")
+        print(f"{'layer':42s} {'role':8s} {'in':>6s} {'out':>6s}")
+        for name in tr.layers if args.all_layers else tr.layers[:12]:
+            info = tr.layer(name)
+            print(f"{name:42s} {info.role:8s} {info.in_features:6d} {info.out_features:6d}")
+        if not args.all_layers and len(tr.layers) > 12:
+            print(f"... {len(tr.layers) - 12} more (--all-layers)")
+        import h5py
+
+        with h5py.File(tr.path, "r") as f:
+            has_stats = "stats" in f
+        if has_stats:
+            s = _stats_of(tr, True).summary()
+            print(f"stats: sparsity {s['sparsity']:.4f}  silence {s['silence']:.4f}  spikes/active "
+                  f"{s['spikes_per_active_channel']:.3f}  |s|<=7 {s['frac_abs_le_7']:.4f}  |s|>16 {s['frac_abs_gt_16']:.4f}")
+        else:
+            print("stats: none stored (neurosim run writes them)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Encoder comparison table of a trace."""
+    from analysis.compare import compare_encoders, comparison_markdown
+
+    budgets = dict(b.split("=", 1) for b in args.budget) if args.budget else {}
+    try:
+        budgets = {k: int(v) for k, v in budgets.items()}
+    except ValueError as e:
+        raise CLIError(f"--budget takes SCHEME=T with an integer T: {e}") from e
+    with _open_trace(args.trace) as tr:
+        rows = compare_encoders(_stats_of(tr, args.quiet), budgets=budgets, bit_order=args.bit_order)
+    print(comparison_markdown(rows))
+    if args.plot:
+        from analysis.plots import plot_encoder_comparison, save_figure
+
+        print(f"plot: {save_figure(plot_encoder_comparison(rows), args.plot, formats=('png',))[0]}")
+    return 0
+
+
+def cmd_energy(args: argparse.Namespace) -> int:
+    """Replay a trace with one scheme and price it on chips and GPUs."""
+    import hw_models
+    from analysis.stats import DEFAULT_BUDGETS
+
+    from .models import EMBEDDED_ID, load_model
+    from .pipeline import resolve_platforms
+    from .sim.model import replay_trace
+
+    chips, gpus = resolve_platforms(args.chip, args.gpu)
+    T = args.T if args.T is not None else DEFAULT_BUDGETS[args.scheme]
+    with _open_trace(args.trace) as tr:
+        model = args.model if args.model else (None if tr.model_id == EMBEDDED_ID else tr.model_id)
+        loaded = load_model(model)
+        rep = replay_trace(tr, loaded.model, args.scheme, T, clip=True, progress=not args.quiet)
+    results = hw_models.evaluate(list(rep.layers.values()), chips, gpus)
+    print(f"{rep.tokens} tokens, scheme {args.scheme}, T = {T}, {rep.clipped} counts clipped to the window")
+    print(hw_models.comparison_markdown(results, reference=gpus[0].name if gpus else results[0].platform))
+    return 0
+
+
+def cmd_sweep_k(args: argparse.Namespace) -> int:
+    """Table 11 of the report for the model at hand: recapture at each k."""
+    import tempfile
+
+    from analysis.sweep import k_sweep, sweep_markdown
+
+    from .capture import capture
+    from .models import load_model
+
+    prompts = _prompts(args)
+    loaded = load_model(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        def counts_for_k(k: float):
+            tr = capture(loaded, prompts, Path(tmp) / f"k{k}.h5", k=k, progress=False, max_tokens=args.max_tokens)
+            with tr:
+                yield from tr.iter_layers()
+
+        ppl = None
+        if args.perplexity:
+            from .spiking import perplexity
+
+            ppl = lambda k: perplexity(loaded, prompts if isinstance(prompts, str) else Path(prompts).read_text(),
+                                       spiking={"k": k}, max_tokens=args.max_tokens or 512)
+        rows = k_sweep(counts_for_k, ks=args.ks, perplexity=ppl, progress=not args.quiet)
+    print(sweep_markdown(rows, model=loaded.model_id.split(" (")[0]))
+    if args.plot:
+        from analysis.plots import plot_k_sweep, save_figure
+
+        print(f"plot: {save_figure(plot_k_sweep(rows, loaded.model_id.split(' (')[0]), args.plot, formats=('png',))[0]}")
+    return 0
+
+
+def cmd_raster(args: argparse.Namespace) -> int:
+    """Spike raster PNG of one layer."""
+    from analysis.plots import plot_raster, save_figure
+
+    with _open_trace(args.trace) as tr:
+        if args.layer not in tr.layers:
+            raise CLIError(f"layer {args.layer!r} is not in the trace; `neurosim inspect --all-layers` lists them")
+        counts = tr.counts(args.layer)
+    fig = plot_raster(counts, scheme=args.scheme, T=args.T, layer=args.layer, tokens=args.tokens, neurons=args.neurons)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"{out} exists; pass --overwrite to replace it")
+    print(f"raster: {save_figure(fig, out, formats=('png',))[0]}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export one layer's spike events for hardware teams (docs/export-formats.md)."""
+    from .export import export_layer
+
+    weight = None
+    if args.format == "nir" and args.model is not None:
+        from .models import load_model
+
+        mods = dict(load_model(None if args.model == "embedded" else args.model).model.named_modules())
+        if args.layer not in mods:
+            raise CLIError(f"the model has no layer {args.layer!r}")
+        weight = mods[args.layer].weight.detach()
+    tokens = None
+    if args.tokens:
+        a, _, b = args.tokens.partition(":")
+        try:
+            tokens = (int(a or 0), int(b)) if b else (0, int(a))
+        except ValueError:
+            raise CLIError(f"--tokens takes START:STOP or N, got {args.tokens!r}") from None
+    neurons = None
+    if args.neurons:
+        try:
+            neurons = [int(n) for n in args.neurons.split(",")]
+        except ValueError:
+            raise CLIError(f"--neurons takes comma-separated integers, got {args.neurons!r}") from None
+    with _open_trace(args.trace) as tr:
+        path = export_layer(tr, args.layer, args.format, args.out, scheme=args.scheme, T=args.T,
+                            bit_order=args.bit_order, neurons=neurons, tokens=tokens, weight=weight,
+                            overwrite=args.overwrite)
+    print(f"wrote {path} ({path.stat().st_size} bytes)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -76,9 +299,101 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neuromorphic simulation and spike analysis of spiking LLMs (SpikingBrain scheme).",
     )
     p.add_argument("--version", action="version", version=f"neurosim {__version__}")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    p.add_argument("--quiet", action="store_true", help="no progress bars, only results")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    common.add_argument("--quiet", action="store_true", help="no progress bars or progress messages")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    add = sub.add_parser
+
+    def parser(name: str, **kw):
+        return add(name, parents=[common], **kw)
+
+    sub.add_parser = parser  # every subcommand takes --debug and --quiet
+
+    import encoders
+
+    schemes = list(encoders.SCHEMES)
+    r = sub.add_parser("run", help="prompt -> spike trace -> replay -> statistics -> energy report",
+                       description="Capture spike counts of a real model on a prompt, replay them as spike trains "
+                                   "through the layers' INT8 weights, analyse them and price them on chips and GPUs.")
+    src = r.add_mutually_exclusive_group()
+    src.add_argument("--prompt", help="the prompt text")
+    src.add_argument("--text-file", help="a UTF-8 text file used as the prompt")
+    src.add_argument("--corpus", help="corpus run: a file with one prompt per line, or a folder of .txt files")
+    r.add_argument("--model", help="local HF model folder or .gguf file (default: the embedded SmolLM2-135M)")
+    r.add_argument("--k", type=float, default=3.0, help="threshold divisor, V_th = mean|x|/k (default 3)")
+    r.add_argument("--schemes", nargs="+", default=["bitwise-signed", "ternary", "bitwise-twos"], choices=schemes,
+                   metavar="SCHEME", help="schemes to replay; the first is priced (default: bitwise-signed ternary bitwise-twos)")
+    r.add_argument("--chip", nargs="+", default=["loihi2", "loihi", "truenorth", "spinnaker2"],
+                   help="neuromorphic chip presets (loihi, loihi2, truenorth, spinnaker2, generic_async)")
+    r.add_argument("--gpu", nargs="+", default=["h100", "a100"], help="GPU presets (a100, h100, h200)")
+    r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    r.add_argument("--max-tokens", type=int, help="keep at most this many tokens of each prompt")
+    r.add_argument("--out", required=True, help="output folder (trace.h5, plots/, report.md, report.html)")
+    r.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    r.add_argument("--workers", type=int, default=2, help="corpus: local Dask worker processes (0: in this process)")
+    r.add_argument("--scheduler", help="corpus: address of an existing Dask scheduler (tcp://host:8786)")
+    r.add_argument("--prompts-per-shard", type=int, default=4, help="corpus: prompts per shard file")
+    r.add_argument("--resume", action="store_true", help="corpus: keep complete shards of an interrupted run")
+    r.set_defaults(func=cmd_run)
+
+    i = sub.add_parser("inspect", help="what a trace file holds")
+    i.add_argument("trace")
+    i.add_argument("--all-layers", action="store_true")
+    i.set_defaults(func=cmd_inspect)
+
+    c = sub.add_parser("compare-encoders", help="compare the five spike schemes on a trace")
+    c.add_argument("trace")
+    c.add_argument("--budget", nargs="*", metavar="SCHEME=T", help="step budgets, e.g. bitwise-signed=4")
+    c.add_argument("--bit-order", default="msb", choices=["msb", "lsb"])
+    c.add_argument("--plot", help="also save a bar chart to this PNG")
+    c.set_defaults(func=cmd_compare)
+
+    e = sub.add_parser("energy", help="price a trace on neuromorphic chips and GPUs")
+    e.add_argument("trace")
+    e.add_argument("--scheme", default="bitwise-signed", choices=schemes)
+    e.add_argument("--T", type=int, help="step budget (default: the scheme's budget, bitwise-signed 3)")
+    e.add_argument("--chip", nargs="+", default=["loihi2", "loihi", "truenorth", "spinnaker2"])
+    e.add_argument("--gpu", nargs="+", default=["h100", "a100"])
+    e.add_argument("--model", help="the trace's model, if not the embedded one (its weights are replayed)")
+    e.set_defaults(func=cmd_energy)
+
+    k = sub.add_parser("sweep-k", help="sparsity and |s| <= 7 for k in 2..4 (report Table 11)")
+    ksrc = k.add_mutually_exclusive_group(required=True)
+    ksrc.add_argument("--prompt")
+    ksrc.add_argument("--text-file")
+    k.add_argument("--model")
+    k.add_argument("--ks", type=float, nargs="+", default=[2.0, 2.5, 3.0, 3.5, 4.0])
+    k.add_argument("--max-tokens", type=int, default=256)
+    k.add_argument("--perplexity", action="store_true", help="also the spiking model's perplexity at each k")
+    k.add_argument("--plot", help="save the curves to this PNG")
+    k.set_defaults(func=cmd_sweep_k)
+
+    ra = sub.add_parser("raster", help="spike raster PNG of one layer")
+    ra.add_argument("trace")
+    ra.add_argument("--layer", required=True)
+    ra.add_argument("--scheme", default="bitwise-signed", choices=schemes)
+    ra.add_argument("--T", type=int, default=3, help="window in steps (default 3)")
+    ra.add_argument("--tokens", type=int, default=16)
+    ra.add_argument("--neurons", type=int, default=64)
+    ra.add_argument("--out", required=True, help="PNG path")
+    ra.add_argument("--overwrite", action="store_true")
+    ra.set_defaults(func=cmd_raster)
+
+    x = sub.add_parser("export", help="export a layer's spike events (aer, csv, npy, nir, vcd)",
+                       description="Formats and byte layouts: docs/export-formats.md")
+    x.add_argument("trace")
+    x.add_argument("--format", required=True, choices=["aer", "csv", "npy", "nir", "vcd"])
+    x.add_argument("--layer", required=True)
+    x.add_argument("--scheme", default="bitwise-signed", choices=schemes)
+    x.add_argument("--T", type=int)
+    x.add_argument("--bit-order", default="msb", choices=["msb", "lsb"])
+    x.add_argument("--tokens", help="token range START:STOP (or N for the first N)")
+    x.add_argument("--neurons", help="comma-separated input channel ids")
+    x.add_argument("--model", help="nir: take the layer's weight from this model ('embedded' for SmolLM2)")
+    x.add_argument("--out", required=True, help="output file or existing folder")
+    x.add_argument("--overwrite", action="store_true")
+    x.set_defaults(func=cmd_export)
 
     d = sub.add_parser("demo", help="encode Gaussian activations with every scheme and save a raster")
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
@@ -105,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("neurosim: interrupted", file=sys.stderr)
         return 1
     except Exception as e:  # one clear line unless --debug
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         msg = str(e) or type(e).__name__
         print(f"neurosim: error: {msg}", file=sys.stderr)

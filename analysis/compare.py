@@ -1,0 +1,168 @@
+"""Encoder comparison: what each spike scheme costs for the same spike counts.
+
+For each of binary, ternary, bitwise, bitwise-signed and bitwise-twos the table gives:
+
+* ``steps_needed``: Int2Spike's default T for the data, computed per layer (max over the
+  layer's tokens, as ``encoders.steps_needed``); the table shows the largest and smallest
+  layer value;
+* ``events`` / ``events_per_token`` / ``sparsity``: spikes sent when every layer uses its own
+  lossless T (nothing clipped);
+* ``*_at_budget``: the same at a fixed step budget for every layer, with the values that do
+  not fit clipped (``clipped_at_budget`` counts them). Default budgets
+  (:data:`analysis.stats.DEFAULT_BUDGETS`) all carry ``|s| <= 7``: binary/ternary 7 steps,
+  bitwise/bitwise-signed 3, bitwise-twos 4 (range [-8, 7]);
+* ``firing_rate_per_step``: spikes per line at each budget step (step 0 first).
+
+Unsigned schemes (binary, bitwise) are **sign-split**: two unipolar lines per channel
+(positive and negative part), so their events equal those of the signed variant of the
+same code and their line count doubles (see :mod:`analysis.stats`).
+
+Bit order (MSB first, Int2Spike's, or LSB first) never changes how many spikes are sent,
+only at which step: LSB-first rates are the MSB-first rates reversed. The table states the
+order it used. ``events`` here are spikes on the input lines; hw_models multiplies them by
+fan-out for synaptic operations.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+import encoders
+
+from .stats import DEFAULT_BUDGETS, SPLIT_SCHEMES, LayerStats, SpikeStats, check_window, window_range
+
+
+
+def bit_order_note(scheme: str, bit_order: str = "msb") -> str:
+    """How a scheme's steps are ordered, and that the other order sends the same events."""
+    if scheme not in encoders.BITWISE:
+        return "n/a (ones first)"
+    first, other = ("MSB", "LSB") if bit_order == "msb" else ("LSB", "MSB")
+    return f"{first} first ({other} first: same events, steps reversed)"
+
+
+def as_stats(source: Any, progress: bool = False) -> SpikeStats:
+    """SpikeStats from stats, a trace or its path, an iterable of (layer, counts, vth), or a counts array."""
+    if isinstance(source, SpikeStats):
+        return source
+    if isinstance(source, np.ndarray) or (hasattr(source, "detach") and hasattr(source, "shape")):
+        st = SpikeStats()
+        st.update("counts", "other", source)
+        return st
+    return SpikeStats.from_trace(source, progress=progress)
+
+
+def compare_encoders(
+    source: Any,
+    budgets: dict[str, int] | None = None,
+    schemes: Sequence[str] = encoders.SCHEMES,
+    bit_order: str = "msb",
+    per_layer: bool = False,
+) -> list[dict[str, Any]]:
+    """Compare spike schemes on the same counts; one dict per scheme (per layer and scheme with ``per_layer``).
+
+    Args:
+        source: :class:`SpikeStats`, a trace (or path), an iterable of (layer, counts, vth),
+            or one counts array ``[tokens, channels]``.
+        budgets: step budget per scheme (defaults: :data:`DEFAULT_BUDGETS`); missing schemes
+            use the default.
+        schemes: which schemes to compare.
+        bit_order: ``"msb"`` or ``"lsb"``; only the per-step rates of bitwise schemes change.
+        per_layer: one row per (layer, scheme), with ``layer`` and ``role`` keys.
+
+    Units: events = spikes (input line events); events_per_token = spikes per token, summed
+    over layers; fractions in [0, 1]; steps = time steps.
+    """
+    stats = as_stats(source)
+    if bit_order not in ("msb", "lsb"):
+        raise ValueError(f"bit_order must be 'msb' or 'lsb', got {bit_order!r}")
+    chosen = dict(DEFAULT_BUDGETS)
+    for scheme, T in (budgets or {}).items():
+        chosen[scheme] = check_window(scheme, T)[1]
+    for scheme in schemes:
+        encoders.check_scheme(scheme)
+    layers = stats.ordered_layers()
+    if not layers:
+        raise ValueError("no layers to compare: the statistics are empty")
+    if per_layer:
+        rows = []
+        for ls in layers:
+            for scheme in schemes:
+                row = {"layer": ls.name, "role": ls.role}
+                row.update(_row([ls], scheme, chosen[scheme], bit_order))
+                rows.append(row)
+        return rows
+    return [_row(layers, scheme, chosen[scheme], bit_order) for scheme in schemes]
+
+
+def _row(layers: list[LayerStats], scheme: str, budget: int, bit_order: str) -> dict[str, Any]:
+    lines = 2 if scheme in SPLIT_SCHEMES else 1
+    needed = [ls.state.steps_needed(scheme) for ls in layers]
+    events = [ls.state.lossless_events(scheme, T) for ls, T in zip(layers, needed)]
+    slots = sum(lines * ls.state.values * T for ls, T in zip(layers, needed))
+    values = sum(ls.state.values for ls in layers)
+    active = sum(ls.state.active for ls in layers)
+    ev_b = [ls.state.window_events(scheme, budget) for ls in layers]
+    per_step = sum(ls.state.events_per_step(scheme, budget, bit_order) for ls in layers)
+    clipped = sum(ls.state.clipped(scheme, budget) for ls in layers)
+    lo, hi = window_range(scheme, budget)
+    return {
+        "scheme": scheme,
+        "bit_order": bit_order_note(scheme, bit_order),
+        "lines_per_channel": lines,
+        "steps_needed": max(needed),
+        "steps_needed_min": min(needed),
+        "events": sum(events),
+        "events_per_token": sum(e / ls.state.rows for e, ls in zip(events, layers) if ls.state.rows),
+        "sparsity": 1.0 - sum(events) / slots if slots else float("nan"),
+        "spikes_per_active": sum(events) / active if active else float("nan"),
+        "budget_steps": budget,
+        "budget_range": f"[{lo}, {hi}]",
+        "events_at_budget": sum(ev_b),
+        "events_per_token_at_budget": sum(e / ls.state.rows for e, ls in zip(ev_b, layers) if ls.state.rows),
+        "sparsity_at_budget": 1.0 - sum(ev_b) / (lines * values * budget) if values else float("nan"),
+        "clipped_at_budget": clipped,
+        "clipped_fraction_at_budget": clipped / values if values else float("nan"),
+        "firing_rate_per_step": (per_step / (lines * values)).tolist() if values else [],
+    }
+
+
+_MD_COLUMNS = [
+    ("scheme", "scheme", "{}"),
+    ("lines_per_channel", "lines/ch", "{}"),
+    ("steps_needed", "T needed (max layer)", "{}"),
+    ("events_per_token", "events/token (lossless)", "{:,.0f}"),
+    ("sparsity", "sparsity (lossless T)", "{:.2%}"),
+    ("budget_steps", "budget T", "{}"),
+    ("budget_range", "range at budget", "{}"),
+    ("events_per_token_at_budget", "events/token @budget", "{:,.0f}"),
+    ("sparsity_at_budget", "sparsity @budget", "{:.2%}"),
+    ("clipped_fraction_at_budget", "clipped @budget", "{:.3%}"),
+    ("bit_order", "bit order", "{}"),
+]
+
+
+def comparison_markdown(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of :func:`compare_encoders` rows (model rows; per-layer rows get a layer column)."""
+    cols = ([("layer", "layer", "{}")] if rows and "layer" in rows[0] else []) + _MD_COLUMNS
+    out = ["| " + " | ".join(h for _, h, _ in cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        out.append("| " + " | ".join(fmt.format(r[k]) for k, _, fmt in cols) + " |")
+    return "\n".join(out)
+
+
+def comparison_to_hdf5(group: Any, rows: list[dict[str, Any]]) -> None:
+    """Write comparison rows into an h5py group: one subgroup per scheme, scalars as attributes."""
+    group.attrs["units"] = "events: spikes on input lines; events_per_token: spikes/token; fractions in [0, 1]"
+    group.attrs["definition"] = __doc__
+    group.attrs["table_markdown"] = comparison_markdown(rows)
+    for r in rows:
+        name = r["scheme"] if "layer" not in r else f"{r['layer']}:{r['scheme']}"
+        g = group.create_group(name)
+        for key, val in r.items():
+            if key == "firing_rate_per_step":
+                d = g.create_dataset(key, data=np.asarray(val, dtype=np.float64))
+                d.attrs["units"] = "spikes per line per step, step 0 first"
+            else:
+                g.attrs[key] = val

@@ -1,0 +1,302 @@
+"""Corpus-wide capture and statistics, sharded across Dask workers.
+
+A corpus (a text file with one prompt per line, or a folder of ``.txt`` files, one prompt
+each) is cut into shards of consecutive prompts. Each shard is captured by one worker
+into its own trace file (atomic: a shard file is either complete or absent), its
+statistics are written into that file's ``/stats``, and ``manifest.json`` lists every
+shard with its prompts' hash. The corpus statistics are the exact merge of the shards'
+(integer counters and fixed-bin histograms: see :mod:`analysis.stats`), so they equal
+the statistics of the same corpus captured in one process.
+
+``resume=True`` skips shards whose file is complete and matches the manifest; an
+interrupted run loses at most the shards that were in flight.
+
+Engines: ``dask.distributed.LocalCluster`` by default, or an existing cluster given by its
+scheduler address (the output folder must then be on a file system every worker sees);
+``n_workers=0`` runs the same shard function in this process, without Dask.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from analysis.stats import REPORT_WINDOW, SpikeStats, read_stats, write_stats
+from analysis.trace import SpikeTrace, TraceError
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+DASK_HINT = 'corpus runs need Dask: pip install "dask[distributed]"'
+
+
+@dataclass
+class ShardSpec:
+    """One unit of work: prompts ``first .. first+len(prompts)-1`` of the corpus."""
+
+    index: int
+    first: int
+    prompts: list[str]
+    path: str
+    digest: str
+
+
+@dataclass
+class CorpusResult:
+    """What a corpus run produced: merged statistics, shard files, the manifest path."""
+
+    stats: SpikeStats
+    shards: list[dict[str, Any]]
+    manifest: Path
+    reused: int
+    computed: int
+    seconds: float
+
+    @property
+    def tokens(self) -> int:
+        return sum(int(s["tokens"]) for s in self.shards)
+
+
+def read_corpus(path: str | os.PathLike) -> list[str]:
+    """Prompts of a corpus: non-empty lines of a text file, or the ``.txt`` files of a folder (sorted)."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.suffix == ".txt" and f.is_file())
+        prompts = [f.read_text(encoding="utf-8").strip() for f in files]
+    elif p.is_file():
+        prompts = [line.strip() for line in p.read_text(encoding="utf-8").splitlines()]
+    else:
+        raise FileNotFoundError(f"corpus {p} does not exist")
+    prompts = [t for t in prompts if t]
+    if not prompts:
+        raise ValueError(f"corpus {p} holds no prompts (empty lines and empty files are skipped)")
+    return prompts
+
+
+def _digest(prompts: Sequence[str], settings: dict[str, Any]) -> str:
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for t in prompts:
+        h.update(hashlib.sha256(t.encode()).digest())
+    return h.hexdigest()
+
+
+def plan_shards(prompts: Sequence[str], out: Path, prompts_per_shard: int, settings: dict[str, Any]) -> list[ShardSpec]:
+    """Cut ``prompts`` into shards of ``prompts_per_shard`` consecutive prompts."""
+    if prompts_per_shard < 1:
+        raise ValueError(f"prompts_per_shard must be >= 1, got {prompts_per_shard}")
+    specs = []
+    for i, first in enumerate(range(0, len(prompts), prompts_per_shard)):
+        chunk = list(prompts[first : first + prompts_per_shard])
+        specs.append(ShardSpec(i, first, chunk, str(out / f"shard-{i:05d}.h5"), _digest(chunk, settings)))
+    return specs
+
+
+# ----------------------------------------------------------------------------- worker side
+
+_MODEL_CACHE: dict[tuple, Any] = {}
+
+
+def _model(model_path: str | None, device: str):
+    from .models import load_model
+
+    key = (model_path, device)
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE.clear()  # one model per worker process
+        _MODEL_CACHE[key] = load_model(model_path, device=device)
+    return _MODEL_CACHE[key]
+
+
+def capture_shard(spec: ShardSpec, settings: dict[str, Any], loaded: Any = None) -> dict[str, Any]:
+    """Capture one shard to its trace file and write its statistics into it. Runs on a worker.
+
+    Torch runs with ``settings["threads"]`` threads so that every engine computes the same
+    floating-point sums, hence the same counts, as any other.
+    """
+    import torch
+
+    from .capture import capture
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(settings["threads"]))
+    try:
+        loaded = loaded or _model(settings["model"], settings["device"])
+        path = Path(spec.path)
+        t0 = time.perf_counter()
+        trace = capture(
+            loaded, spec.prompts, path, k=settings["k"], chunk_tokens=settings["chunk_tokens"],
+            overwrite=True, progress=False, max_tokens=settings["max_tokens"],
+            attrs={"corpus_shard": spec.index, "corpus_first_prompt": spec.first, "corpus_digest": spec.digest},
+        )
+        with trace:
+            stats = SpikeStats.from_trace(trace, window=tuple(settings["window"]), progress=False)
+            tokens = trace.n_tokens
+        write_stats(path, stats)
+        return {
+            "index": spec.index, "file": path.name, "first_prompt": spec.first, "prompts": len(spec.prompts),
+            "digest": spec.digest, "tokens": int(tokens), "bytes": path.stat().st_size,
+            "seconds": round(time.perf_counter() - t0, 3), "status": "done",
+        }
+    finally:
+        torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------------- client side
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(manifest, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _load_manifest(path: Path) -> dict[str, Any]:
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read the corpus manifest {path}: {e}") from e
+    if m.get("version") != MANIFEST_VERSION:
+        raise ValueError(f"{path}: manifest version {m.get('version')!r}, expected {MANIFEST_VERSION}")
+    return m
+
+
+def _shard_complete(out: Path, entry: dict[str, Any], spec: ShardSpec) -> bool:
+    """A shard counts as done only if its file opens, carries /stats and matches the plan."""
+    if entry.get("status") != "done" or entry.get("digest") != spec.digest:
+        return False
+    path = out / entry["file"]
+    try:
+        with SpikeTrace.open(path) as tr:
+            ok = tr.attrs.get("corpus_digest") == spec.digest
+        read_stats(path)
+    except (OSError, TraceError, ValueError, KeyError):
+        return False
+    return ok
+
+
+def run_corpus(
+    corpus: str | os.PathLike | Sequence[str],
+    out: str | os.PathLike,
+    *,
+    model: str | None = None,
+    k: float = 3.0,
+    window: tuple[str, int] = REPORT_WINDOW,
+    prompts_per_shard: int = 4,
+    n_workers: int = 2,
+    scheduler: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str = "cpu",
+    chunk_tokens: int = 256,
+    max_tokens: int | None = None,
+    threads: int = 1,
+    loaded: Any = None,
+    progress: bool = True,
+    on_shard: Callable[[dict[str, Any]], None] | None = None,
+) -> CorpusResult:
+    """Capture a corpus shard by shard on Dask workers and merge the statistics exactly.
+
+    Args:
+        corpus: a corpus path (see :func:`read_corpus`) or a list of prompts.
+        out: output folder: ``shard-NNNNN.h5`` files and ``manifest.json``.
+        model: model path (None: the embedded SmolLM2-135M).
+        n_workers: local worker processes (``LocalCluster``); 0 runs in this process.
+        scheduler: address of an existing Dask scheduler (``tcp://host:8786``); overrides
+            ``n_workers``. Every worker must see ``out`` and the model at the same paths.
+        resume: keep the shards already complete in ``out`` and compute the rest.
+        overwrite: start over in a folder that already holds a run.
+        threads: torch threads per shard capture (same everywhere for bit-identical counts).
+        loaded: an already loaded model, used only when ``n_workers == 0``.
+        on_shard: called with each shard's manifest entry as it completes.
+
+    Returns:
+        :class:`CorpusResult` with the merged :class:`analysis.stats.SpikeStats`.
+    """
+    t0 = time.perf_counter()
+    prompts = list(corpus) if isinstance(corpus, (list, tuple)) else read_corpus(corpus)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"model": model, "k": float(k), "window": list(window), "chunk_tokens": int(chunk_tokens),
+                "max_tokens": max_tokens, "device": device, "threads": int(threads)}
+    plan_settings = {key: settings[key] for key in ("model", "k", "window", "max_tokens")}
+    specs = plan_shards(prompts, out, prompts_per_shard, plan_settings)
+    mpath = out / MANIFEST
+    done: dict[int, dict[str, Any]] = {}
+    if mpath.exists():
+        if resume:
+            old = _load_manifest(mpath)
+            entries = {int(e["index"]): e for e in old.get("shards", [])}
+            done = {s.index: entries[s.index] for s in specs
+                    if s.index in entries and _shard_complete(out, entries[s.index], s)}
+        elif not overwrite:
+            raise FileExistsError(f"{out} already holds a corpus run; pass resume=True (--resume) or overwrite=True")
+    manifest = {"version": MANIFEST_VERSION, "prompts": len(prompts), "settings": settings,
+                "shards": sorted(done.values(), key=lambda e: e["index"])}
+    _write_manifest(mpath, manifest)
+    todo = [s for s in specs if s.index not in done]
+    reused = len(done)
+
+    def record(entry: dict[str, Any]) -> None:
+        done[entry["index"]] = entry
+        manifest["shards"] = sorted(done.values(), key=lambda e: e["index"])
+        _write_manifest(mpath, manifest)
+        if on_shard:
+            on_shard(entry)
+
+    bar = _bar(len(specs), reused, progress)
+    try:
+        if todo and n_workers == 0 and scheduler is None:
+            for spec in todo:
+                record(capture_shard(spec, settings, loaded))
+                bar.update(1)
+        elif todo:
+            _run_dask(todo, settings, n_workers, scheduler, record, bar)
+    finally:
+        bar.close()
+    stats = SpikeStats(window=tuple(window))
+    for spec in specs:  # merge in corpus order (any order gives the same result)
+        stats.merge(read_stats(spec.path))
+    return CorpusResult(stats, manifest["shards"], mpath, reused, len(todo), time.perf_counter() - t0)
+
+
+def _bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="corpus shards", unit="shard", disable=not enabled)
+
+
+def _run_dask(todo: list[ShardSpec], settings: dict[str, Any], n_workers: int, scheduler: str | None,
+              record: Callable[[dict[str, Any]], None], bar: Any) -> None:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as e:
+        raise ImportError(DASK_HINT) from e
+    if scheduler:
+        client, cluster = Client(scheduler), None
+    else:
+        if n_workers < 1:
+            raise ValueError(f"n_workers must be >= 0, got {n_workers}")
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
+    try:
+        futures = [client.submit(capture_shard, s, settings, key=f"shard-{s.index}-{s.digest[:12]}", pure=False)
+                   for s in todo]
+        for fut in as_completed(futures):
+            record(fut.result())
+            bar.update(1)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

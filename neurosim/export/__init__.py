@@ -1,0 +1,53 @@
+"""Exports of a layer's spike events for hardware teams: AER binary and CSV, tonic .npy,
+NIR graphs and VCD waveforms. Byte layouts: docs/export-formats.md.
+
+>>> import numpy as np
+>>> from neurosim.export import select_layer
+>>> ls = select_layer(np.array([[3, -1]]), np.array([0.5]), scheme="bitwise-signed")
+>>> ls.T, len(ls.events), ls.events.polarity.tolist()
+(2, 3, [1, 1, -1])
+"""
+from .aer import (
+    AER_HEADER_DTYPE,
+    AER_MAGIC,
+    AER_RECORD_DTYPE,
+    AER_VERSION,
+    AerFile,
+    aer_records,
+    read_aer,
+    read_aer_csv,
+    write_aer,
+    write_aer_csv,
+)
+from .layer import (
+    FORMATS,
+    check_format,
+    default_filename,
+    export_layer,
+    resolve_output,
+    trace_layer_spikes,
+    write_layer_spikes,
+)
+from .nir_graph import layer_graph, read_nir, write_nir
+from .selection import (
+    SCHEME_CODES,
+    LayerSpikes,
+    SpikeEventTable,
+    decode_events,
+    expected_counts,
+    resolve_neurons,
+    resolve_tokens,
+    select_layer,
+)
+from .tonic_npy import TONIC_DTYPE, TonicFile, read_tonic, sidecar_path, tonic_events, write_tonic
+from .vcd import VcdFile, read_vcd, write_vcd
+
+__all__ = [
+    "AER_HEADER_DTYPE", "AER_MAGIC", "AER_RECORD_DTYPE", "AER_VERSION", "FORMATS", "SCHEME_CODES",
+    "TONIC_DTYPE", "AerFile", "LayerSpikes", "SpikeEventTable", "TonicFile", "VcdFile",
+    "aer_records", "check_format", "decode_events", "default_filename", "expected_counts",
+    "export_layer", "layer_graph", "read_aer", "read_aer_csv", "read_nir", "read_tonic", "read_vcd",
+    "resolve_neurons", "resolve_output", "resolve_tokens", "select_layer", "sidecar_path", "tonic_events",
+    "trace_layer_spikes", "write_aer", "write_aer_csv", "write_layer_spikes", "write_nir",
+    "write_tonic", "write_vcd",
+]

@@ -1,0 +1,129 @@
+"""Run reports: one structure rendered twice, as Markdown and as a self-contained HTML page.
+
+A report is a title, the run's parameters, and sections; a section has a heading, an
+optional paragraph, an optional table (a list of dicts with the same keys) and optional
+figures (PNG paths). The HTML embeds the figures as base64 data, so the one file can be
+mailed or archived; the Markdown links them relative to its own folder.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+
+@dataclass
+class Section:
+    """One part of a report."""
+
+    heading: str
+    text: str = ""
+    table: list[dict[str, Any]] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+
+def fmt(value: Any) -> str:
+    """A table cell: floats with 4 significant digits (scientific when tiny or huge)."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+            return f"{value:.3e}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _md(cell: str) -> str:
+    """Escape a Markdown table cell (a bare '|' would end it)."""
+    return str(cell).replace("|", "\\|").replace("\n", " ")
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    return cols
+
+
+def to_markdown(title: str, params: dict[str, Any], sections: Sequence[Section], base: Path) -> str:
+    """Markdown text; figure links are relative to ``base`` (the report's folder)."""
+    lines = [f"# {title}", "", "| parameter | value |", "|---|---|"]
+    lines += [f"| {_md(k)} | {_md(fmt(v))} |" for k, v in params.items()]
+    for s in sections:
+        lines += ["", f"## {s.heading}", ""]
+        if s.text:
+            lines += [s.text, ""]
+        if s.table:
+            cols = _columns(s.table)
+            lines += ["| " + " | ".join(_md(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+            lines += ["| " + " | ".join(_md(fmt(r.get(c, ""))) for c in cols) + " |" for r in s.table]
+            lines.append("")
+        for f in s.figures:
+            rel = os.path.relpath(f, base)
+            lines += [f"![{Path(f).stem}]({rel})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+h1{border-bottom:2px solid #4c72b0;padding-bottom:.3em}h2{margin-top:1.8em;color:#2c4a7c}
+table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#eef2f8}
+td:first-child,th:first-child{text-align:left}tr:nth-child(even) td{background:#fafafa}
+img{max-width:100%;border:1px solid #ddd;margin:.5em 0}p{max-width:60em}
+"""
+
+
+def to_html(title: str, params: dict[str, Any], sections: Sequence[Section]) -> str:
+    """A self-contained HTML page (figures embedded as base64 PNG)."""
+    e = html.escape
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
+           f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>",
+           "<table><tr><th>parameter</th><th>value</th></tr>"]
+    out += [f"<tr><td>{e(str(k))}</td><td>{e(fmt(v))}</td></tr>" for k, v in params.items()]
+    out.append("</table>")
+    for s in sections:
+        out.append(f"<h2>{e(s.heading)}</h2>")
+        if s.text:
+            out += [f"<p>{e(p)}</p>" for p in s.text.split("\n\n")]
+        if s.table:
+            cols = _columns(s.table)
+            out.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
+            out += ["<tr>" + "".join(f"<td>{e(fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in s.table]
+            out.append("</table>")
+        for f in s.figures:
+            data = base64.b64encode(Path(f).read_bytes()).decode("ascii")
+            out.append(f"<figure><img alt='{e(Path(f).stem)}' src='data:image/png;base64,{data}'></figure>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_report(folder: str | os.PathLike, title: str, params: dict[str, Any], sections: Sequence[Section]) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``folder`` (atomically); returns both paths."""
+    base = Path(folder)
+    md, page = base / "report.md", base / "report.html"
+    _atomic_text(md, to_markdown(title, params, sections, base))
+    _atomic_text(page, to_html(title, params, sections))
+    return md, page
