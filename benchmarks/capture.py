@@ -236,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-ppl", action="store_true")
     p.add_argument("--int8", choices=["no", "yes", "both"], default="both", help="INT8 weights in the sweep")
+    p.add_argument("--clip-steps", default="3,4,8",
+                   help="bitwise-signed step budgets T to clip counts to in the sweep (plus no clip)")
     p.add_argument("--json", type=Path, default=None, help="also write all results to this JSON file")
     args = p.parse_args(argv)
 
@@ -264,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             print_overhead(results["overhead"])
     if not args.skip_ppl:
         int8 = {"no": (False,), "yes": (True,), "both": (False, True)}[args.int8]
-        rows = perplexity_sweep(lm, text, max_tokens=args.ppl_tokens, int8_weights=int8)
+        clips = [None] + [("bitwise-signed", int(t)) for t in args.clip_steps.split(",") if t.strip()]
+        rows = perplexity_sweep(lm, text, max_tokens=args.ppl_tokens, int8_weights=int8, clips=clips)
         results["perplexity"] = rows
         print_ppl(rows)
     print(f"\nload average at end: {os.getloadavg()}")

@@ -20,13 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from analysis.stats import REPORT_WINDOW, SpikeStats, read_stats, write_stats
+from analysis.stats import REPORT_WINDOW, SpikeStats, atomic_output, read_stats, write_stats
 from analysis.trace import SpikeTrace, TraceError
 
 MANIFEST = "manifest.json"
@@ -148,17 +147,8 @@ def capture_shard(spec: ShardSpec, settings: dict[str, Any], loaded: Any = None)
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(manifest, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1))
 
 
 def _load_manifest(path: Path) -> dict[str, Any]:

@@ -11,10 +11,11 @@ import base64
 import html
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+from analysis.stats import atomic_output
 
 
 @dataclass
@@ -107,17 +108,8 @@ def to_html(title: str, params: dict[str, Any], sections: Sequence[Section]) -> 
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_report(folder: str | os.PathLike, title: str, params: dict[str, Any], sections: Sequence[Section]) -> tuple[Path, Path]:
