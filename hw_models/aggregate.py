@@ -7,16 +7,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ._checks import check_layer_activity
-from .activity import Activity
-
-
-def _pad_sum(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """Sum int64 arrays of different lengths, zero-padded at the end."""
-    n = max((len(a) for a in arrays), default=0)
-    out = np.zeros(n, dtype=np.int64)
-    for a in arrays:
-        out[: len(a)] += np.asarray(a, dtype=np.int64)
-    return out
+from .activity import Activity, _pad_sum
 
 
 def sum_activities(acts: Iterable[Activity], name: str = "total") -> Activity:
