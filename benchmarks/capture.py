@@ -220,7 +220,7 @@ def print_ppl(rows: list[dict]) -> None:
     for r in rows:
         budget = "none" if r["T"] is None else f"{r['scheme']} T={r['T']}"
         w = "INT8 g128" if r["int8_weights"] else "float"
-        print(f"| {w} | {budget} | {r['k']:g} | {r['ppl_spiking']:.3f} | {r['ratio']:.3f} | {100 * r['clipped_fraction']:.2f} % |")
+        print(f"| {w} | {budget} | {r['k']:g} | {r['ppl_spiking']:.3f} | {r['ratio']:.3f} | {100 * r['clipped_fraction']:.3g} % |")
 
 
 def main(argv: list[str] | None = None) -> int:

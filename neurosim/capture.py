@@ -287,7 +287,7 @@ def capture(
         chunk_tokens: tokens per forward call; bounds activation memory for long prompts.
         max_tokens: keep at most this many tokens of each prompt (else a prompt longer than
             the model's context raises ValueError).
-        compression: ``"gzip"`` (shuffle + deflate) or ``None``.
+        compression: ``"gzip"`` (HDF5 deflate filter, level 1) or ``None`` (faster, ~2.7x larger).
         attrs: extra root attributes for the file.
 
     Returns:
@@ -340,7 +340,8 @@ def capture(
     total = int(sum(p.ids.size for p in items))
 
     with TraceWriter(
-        out, model_id=loaded.model_id, k=float(k), overwrite=overwrite, attrs=meta, compression=compression
+        out, model_id=loaded.model_id, k=float(k), overwrite=overwrite, attrs=meta, compression=compression,
+        expected_tokens=total,
     ) as writer, _Recorder(writer, layers, float(k), output_head(model)) as rec, torch.inference_mode(), tqdm(
         total=total, unit="tok", desc="capture", disable=not progress
     ) as bar:
