@@ -169,12 +169,13 @@ def run_pipeline(
             main = replays[schemes[0]]
             acts = list(main.layers.values())
             results = hw_models.evaluate(acts, chip_specs, gpu_specs)
-            energy_rows = hw_models.comparison_rows(results, reference=gpu_specs[0].name if gpu_specs else results[0].platform)
+            reference = gpu_specs[0].name if gpu_specs else results[0].platform
+            energy_rows = hw_models.comparison_rows(results, reference=reference)
             breakdown = hw_models.breakdown_table(results)
             scaled_rows: list[dict[str, Any]] = []
             if extrapolate_7b:
                 scaled = hw_models.evaluate_scaled(acts, hw_models.QWEN25_7B, chips=chip_specs, gpus=gpu_specs)
-                scaled_rows = hw_models.comparison_rows(scaled, reference=energy_rows[-1]["platform"] if gpu_specs else scaled[0].platform)
+                scaled_rows = hw_models.comparison_rows(scaled, reference=reference)
             plots_dir = tmp / "plots"
             figs = write_all_plots(stats, plots_dir, trace=trace, comparison=comparison, energy=breakdown,
                                    model=_short_model(loaded.model_id))
