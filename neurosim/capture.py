@@ -153,6 +153,32 @@ def counts_int16(
     return out, vth.squeeze(-1)
 
 
+_TRIM_AFTER_TOKENS = 1024  # return freed heap to the OS after chunks past this position
+
+
+def _load_malloc_trim() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc ``malloc_trim``; no-op elsewhere).
+
+    The KV cache grows by reallocation every chunk; the freed smaller blocks fragment the
+    heap, so without this the resident set of a 4,096-token SmolLM2 capture grows ~1.5x
+    more than the cache itself (measured: peak +627 MiB without, +423 MiB with; ~12 ms a call).
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 def _cache_kwargs(runner: torch.nn.Module, cache: Any) -> dict[str, Any]:
     """KV-cache keyword for this transformers version (``cache`` in 5.x, ``past_key_values`` before)."""
     params = inspect.signature(runner.forward).parameters
@@ -339,9 +365,14 @@ def capture(
     }
     total = int(sum(p.ids.size for p in items))
 
+    # Compression threads only on cores torch's own threads leave free: on a CPU forward
+    # that keeps every core busy, extra threads preempt its parallel regions (measured on
+    # 2 cores: +0.6 s per 512 tokens), so the writer then compresses inline.
+    busy = torch.get_num_threads() if device.type == "cpu" else 1
+    workers = max(0, min(4, (os.cpu_count() or 1) - busy))
     with TraceWriter(
         out, model_id=loaded.model_id, k=float(k), overwrite=overwrite, attrs=meta, compression=compression,
-        expected_tokens=total,
+        expected_tokens=total, workers=workers,
     ) as writer, _Recorder(writer, layers, float(k), output_head(model)) as rec, torch.inference_mode(), tqdm(
         total=total, unit="tok", desc="capture", disable=not progress
     ) as bar:
@@ -361,6 +392,8 @@ def capture(
                 rec.start_chunk(chunk.shape[1])
                 runner(input_ids=chunk, use_cache=True, **cache_kw)
                 rec.end_chunk()
+                if start >= _TRIM_AFTER_TOKENS and device.type == "cpu":
+                    _release_free_memory()
                 bar.update(chunk.shape[1])
             del cache
     return SpikeTrace.open(writer.path)

@@ -109,6 +109,22 @@ def test_counts_decode_back(smollm_trace):
     assert len(seen) == 30 * 4  # attn-in, o-in, mlp-in, down-in per block
 
 
+def test_real_trace_roundtrips_exactly(smollm_trace, tmp_path):
+    mem = SpikeTrace.from_arrays(
+        model_id=smollm_trace.model_id, k=smollm_trace.k, tokens=smollm_trace.tokens,
+        layers=list(smollm_trace.iter_layers()), offsets=smollm_trace.offsets,
+        prompt_starts=smollm_trace.prompt_starts, prompt_text=smollm_trace.prompt_text,
+    )
+    with SpikeTrace.open(mem.save(tmp_path / "copy.h5")) as back:
+        assert back.layers == smollm_trace.layers and back.n_tokens == smollm_trace.n_tokens
+        np.testing.assert_array_equal(back.tokens, smollm_trace.tokens)
+        np.testing.assert_array_equal(back.offsets, smollm_trace.offsets)
+        for (a, ca, va), (b, cb, vb) in zip(smollm_trace.iter_layers(), back.iter_layers()):
+            assert a == b and a.same_input_as == b.same_input_as
+            np.testing.assert_array_equal(ca, cb)
+            np.testing.assert_array_equal(va.view(np.uint32), vb.view(np.uint32))  # bit-exact
+
+
 def test_shared_inputs_are_stored_once(smollm_trace):
     for i in (0, 17):
         q, k, v = (f"model.layers.{i}.self_attn.{p}_proj" for p in "qkv")

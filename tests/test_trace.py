@@ -133,15 +133,15 @@ def test_stdlib_zlib_fallback_roundtrip(tmp_path, rng, monkeypatch):
         _assert_same(mem, tr)
 
 
-@pytest.mark.parametrize("expected", [None, 100, 403, 2000])  # hint below, at and above the 403 rows
-def test_streamed_appends_across_chunk_boundaries(tmp_path, rng, expected):
+@pytest.mark.parametrize(("expected", "workers"), [(None, 2), (100, 0), (403, 1), (2000, 0)])  # hint vs 403 rows
+def test_streamed_appends_across_chunk_boundaries(tmp_path, rng, expected, workers):
     # Irregular append sizes with a small chunk exercise partial chunks and the edge chunk.
     sizes = [1, 63, 64, 65, 7, 200, 3]
     n = sum(sizes)
     c = rng.integers(-300, 300, size=(n, 40)).astype(np.int16)
     v = (rng.random(n) + 0.1).astype(np.float32)
     path = tmp_path / "s.h5"
-    with TraceWriter(path, model_id="m", k=3.0, chunk_rows=64, workers=2, expected_tokens=expected) as w:
+    with TraceWriter(path, model_id="m", k=3.0, chunk_rows=64, workers=workers, expected_tokens=expected) as w:
         w.add_layer(LayerInfo("a", "up", 40, 80, 0))
         pos = 0
         for s in sizes:
@@ -390,6 +390,10 @@ def test_writer_rejects_bad_input(tmp_path):
         TraceWriter(tmp_path / "x.h5", model_id="m", k=3, attrs={"k": 1})
     with pytest.raises(ValueError, match="compression"):
         TraceWriter(tmp_path / "x.h5", model_id="m", k=3, compression="zstd")
+    with pytest.raises(ValueError, match="workers must be None or an int >= 0"):
+        TraceWriter(tmp_path / "x.h5", model_id="m", k=3, workers=-1)
+    with pytest.raises(ValueError, match="expected_tokens must be None or an int >= 0"):
+        TraceWriter(tmp_path / "x.h5", model_id="m", k=3, expected_tokens=-5)
     with pytest.raises(ValueError, match="vth_clamp"):
         TraceWriter(tmp_path / "x.h5", model_id="m", k=3, vth_clamp=(1.0, 0.5))
     w = TraceWriter(tmp_path / "x.h5", model_id="m", k=3)
@@ -462,6 +466,12 @@ def test_from_arrays_validation(rng):
         SpikeTrace.from_arrays(model_id="m", k=3, tokens=[1], layers=[("a", np.zeros((1, 3)), np.ones(1))])
     tr = SpikeTrace.from_arrays(model_id="m", k=3, tokens=[1], layers=[(info, np.zeros((1, 3), int), np.ones(1))])
     assert not tr.counts("a").flags.writeable
+    # Prompt boundaries given as an array (as SpikeTrace.prompt_starts returns them).
+    tr = SpikeTrace.from_arrays(model_id="m", k=3, tokens=[1, 2], layers=[], prompt_starts=np.array([0]),
+                                prompt_text=["x"])
+    assert tr.prompt_starts.tolist() == [0] and tr.prompt_text == ["x"]
+    with pytest.raises(ValueError, match="prompt_starts must be non-decreasing"):
+        SpikeTrace.from_arrays(model_id="m", k=3, tokens=[1, 2], layers=[], prompt_starts=np.array([1]))
 
 
 def test_edit_trace_is_atomic(tmp_path, rng):
