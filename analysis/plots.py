@@ -23,6 +23,7 @@ from matplotlib.ticker import EngFormatter
 
 import encoders
 
+from .fileio import atomic_file
 from .stats import (
     DEFAULT_BUDGETS,
     REPORT_7B,
@@ -30,7 +31,6 @@ from .stats import (
     ROLES,
     SPLIT_SCHEMES,
     SpikeStats,
-    atomic_output,
     vth_bin_edges,
     window_range,
 )
@@ -72,7 +72,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = (
         if fmt not in ("png", "svg", "pdf"):
             raise ValueError(f"unsupported figure format {fmt!r}; use png, svg or pdf")
         target = base.with_name(base.name + "." + fmt)
-        with atomic_output(target, overwrite=True) as tmp, open(tmp, "wb") as fh:
+        with atomic_file(target, overwrite=True) as tmp, open(tmp, "wb") as fh:
             fig.savefig(fh, format=fmt, dpi=DPI)
         written.append(target)
     return written

@@ -7,7 +7,8 @@ from typing import Any, Sequence
 
 from .compare import compare_encoders, comparison_markdown
 from .plots import write_all_plots
-from .stats import REPORT_7B, REPORT_WINDOW, SpikeStats, atomic_output, write_stats
+from .fileio import atomic_file
+from .stats import REPORT_7B, REPORT_WINDOW, SpikeStats, write_stats
 from .sweep import sweep_markdown
 
 _HEADLINE = [
@@ -112,7 +113,7 @@ def analyze_trace(
         if sweep:
             parts += ["## k sweep", sweep_markdown(sweep, name)]
         markdown = "\n\n".join(parts) + "\n"
-        with atomic_output(md_path, overwrite) as tmp:
+        with atomic_file(md_path, overwrite) as tmp:
             tmp.write_text(markdown, encoding="utf-8")
         return {"stats": stats, "summary": stats.summary(), "comparison": comparison, "stats_path": stats_path,
                 "plots": figures, "markdown": markdown, "markdown_path": md_path}

@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -49,7 +48,9 @@ import numpy as np
 
 import encoders
 
-from .trace import SpikeTrace, _check_destination, _commit, _temp_path, edit_trace
+from .fileio import atomic_file, check_target
+from .fileio import atomic_file as atomic_output  # noqa: F401  (the old name, kept for callers)
+from .trace import SpikeTrace, edit_trace
 
 STATS_SCHEMA_VERSION = 1
 EXACT_MAX = 1023  # values with |s| <= EXACT_MAX get one histogram bin each
@@ -1031,40 +1032,12 @@ def write_stats(
         with edit_trace(source) as f:
             fill(f)
         return source
-    final = _check_destination(out, overwrite)
+    final = check_target(out, overwrite)
     if source is not None and final == source.expanduser().absolute():
         raise ValueError(f"out {final} is the trace itself; use out=None to write into the trace")
-    with atomic_output(final, overwrite) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_file(final, overwrite) as tmp, h5py.File(tmp, "w") as f:
         fill(f)
     return final
-
-
-@contextmanager
-def atomic_output(path: Any, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; when the block succeeds it becomes ``path``.
-
-    The temp file is fsynced, given mode 0666 minus the umask and renamed over ``path``
-    (FileExistsError if ``path`` exists and not ``overwrite``); on an exception it is deleted.
-    """
-    final = _check_destination(path, overwrite)
-    tmp = _temp_path(final)
-    try:
-        yield tmp
-        readable_by_all(tmp)
-        _commit(tmp, final, overwrite)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def readable_by_all(path: Any) -> None:
-    """Give a temp file (mkstemp makes it 0600) the mode a plain ``open`` would: 0666 minus the umask."""
-    umask = 0o022
-    try:
-        with open("/proc/self/status") as fh:  # Linux: read the umask without changing it
-            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
-    except (OSError, StopIteration, ValueError):
-        pass
-    os.chmod(path, 0o666 & ~umask)
 
 
 def read_stats(path: Any) -> SpikeStats:

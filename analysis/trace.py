@@ -39,7 +39,6 @@ import contextlib
 import datetime as _dt
 import os
 import shutil
-import tempfile
 import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,6 +51,8 @@ import h5py
 import numpy as np
 
 from encoders import VTH_MAX, VTH_MIN
+
+from .fileio import check_target, commit, temp_file
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "neurosim.spike-trace"
@@ -252,66 +253,6 @@ def _check_clamp(vth_clamp: Any) -> tuple[float, float]:
     return lo, hi
 
 
-# --------------------------------------------------------------------------- atomic files
-
-
-def _fsync_path(path: Path, directory: bool = False) -> None:
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        if directory:  # some platforms cannot open directories; the rename is still atomic
-            return
-        raise
-    try:
-        os.fsync(fd)
-    except OSError:
-        if not directory:
-            raise
-    finally:
-        os.close(fd)
-
-
-def _temp_path(final: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def _check_destination(path: str | os.PathLike, overwrite: bool) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    final = Path(path).expanduser().absolute()
-    if not final.parent.is_dir():
-        raise FileNotFoundError(f"directory {final.parent} does not exist (for trace file {final.name})")
-    if final.is_dir():
-        raise IsADirectoryError(f"{final} is a directory, not a trace file path")
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} already exists; pass overwrite=True to replace it")
-    return final
-
-
-def _commit(tmp: Path, final: Path, overwrite: bool) -> None:
-    """fsync ``tmp`` and move it to ``final`` atomically (never clobbering unless ``overwrite``)."""
-    _fsync_path(tmp)
-    if overwrite:
-        os.replace(tmp, final)
-    else:
-        try:
-            os.link(tmp, final)  # atomic "create if absent"
-        except FileExistsError:
-            tmp.unlink(missing_ok=True)
-            raise FileExistsError(f"{final} appeared while the trace was written; not overwritten") from None
-        except OSError:  # file system without hard links: check, then rename
-            if final.exists():
-                tmp.unlink(missing_ok=True)
-                raise FileExistsError(f"{final} already exists; pass overwrite=True to replace it") from None
-            os.replace(tmp, final)
-        else:
-            tmp.unlink()
-    _fsync_path(final.parent, directory=True)
-
-
 # --------------------------------------------------------------------------- writer
 
 
@@ -398,11 +339,11 @@ class TraceWriter:
         clash = sorted(set(attrs or ()) & _RESERVED_ATTRS)
         if clash:
             raise ValueError(f"attrs may not set reserved root attributes: {', '.join(clash)}")
-        self.path = _check_destination(path, overwrite)
+        self.path = check_target(path, overwrite)
         self.overwrite = bool(overwrite)
         self._compress = compression == "gzip"
         self._chunk_rows = chunk_rows
-        self._tmp = _temp_path(self.path)
+        self._tmp = temp_file(self.path)
         self._closed = False
         self._layers: dict[str, LayerInfo] = {}
         self._buffers: dict[str, _LayerBuffer] = {}  # stored (non-linked) layers only
@@ -692,7 +633,7 @@ class TraceWriter:
             self._f.close()
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
-            _commit(self._tmp, self.path, self.overwrite)
+            commit(self._tmp, self.path, self.overwrite)
             self._closed = True
         except BaseException:
             self.abort()
@@ -1161,18 +1102,17 @@ def edit_trace(path: str | os.PathLike) -> Iterator[h5py.File]:
     """
     SpikeTrace.open(path).close()
     final = Path(path).expanduser().absolute()
-    tmp = _temp_path(final)
+    tmp = temp_file(final)
     f: h5py.File | None = None
     try:
         shutil.copyfile(final, tmp)
+        shutil.copymode(final, tmp)  # an edit keeps the file's mode
         f = h5py.File(tmp, "r+")
         yield f
         f.flush()
         f.close()
         f = None
-        _fsync_path(tmp)
-        os.replace(tmp, final)
-        _fsync_path(final.parent, directory=True)
+        commit(tmp, final, overwrite=True)
     finally:
         if f is not None:
             with contextlib.suppress(Exception):

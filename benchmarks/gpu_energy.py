@@ -46,7 +46,6 @@ import io
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -54,6 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from analysis.fileio import write_text  # noqa: E402
 from hw_models import ModelShape, fit_host_overhead, get_gpu  # noqa: E402
 from hw_models.gpus import H100_SXM_UNCALIBRATED  # noqa: E402
 from hw_models.gpu_model import (  # noqa: E402
@@ -256,7 +256,7 @@ def run_decode(model, device, prompt_len: int, new_tokens: int, batch: int, min_
 
 
 def _atomic_append(path: Path, rows: list[dict], seed_from: Path | None) -> None:
-    """Append ``rows`` to CSV ``path`` (header checked), via a temp file + fsync + os.replace."""
+    """Append ``rows`` to CSV ``path`` (header checked), atomically (analysis.fileio)."""
     path = Path(path)
     existing = ""
     src = path if path.exists() else (seed_from if seed_from is not None and seed_from.exists() else None)
@@ -274,17 +274,7 @@ def _atomic_append(path: Path, rows: list[dict], seed_from: Path | None) -> None
     for r in rows:
         w.writerow(r)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".gpu_measurements.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text(path, buf.getvalue(), overwrite=True)
 
 
 def _csv_target(arg: str | None) -> tuple[Path, Path | None]:

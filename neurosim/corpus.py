@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from analysis.stats import REPORT_WINDOW, SpikeStats, atomic_output, read_stats, write_stats
+from analysis.fileio import write_text
+from analysis.stats import REPORT_WINDOW, SpikeStats, read_stats, write_stats
 from analysis.trace import SpikeTrace, TraceError
 
 MANIFEST = "manifest.json"
@@ -147,8 +148,7 @@ def capture_shard(spec: ShardSpec, settings: dict[str, Any], loaded: Any = None)
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    with atomic_output(path, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=1))
+    write_text(path, json.dumps(manifest, indent=1), overwrite=True)
 
 
 def _load_manifest(path: Path) -> dict[str, Any]:

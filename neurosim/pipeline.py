@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import hw_models
 from analysis.compare import compare_encoders
+from analysis.fileio import publish_folder, stage_folder
 from analysis.plots import plot_energy_breakdown, save_figure, write_all_plots
 from analysis.stats import REPORT_WINDOW, SpikeStats, write_stats
 from analysis.trace import SpikeTrace
@@ -71,31 +71,6 @@ def _versions() -> dict[str, str]:
 
     return {"neurosim": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "numpy": numpy.__version__, "h5py": h5py.__version__}
-
-
-def _stage(folder: Path, overwrite: bool) -> Path:
-    """Check the output folder can be (re)placed, then make the temporary sibling to write into."""
-    if folder.exists() and not folder.is_dir():
-        raise FileExistsError(f"output path {folder} exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise FileExistsError(f"output folder {folder} is not empty; pass --overwrite to replace it")
-    parent = folder.absolute().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=parent))
-    except OSError as e:
-        raise PermissionError(f"cannot write into {parent}: {e.strerror}") from e
-
-
-def _publish(tmp: Path, folder: Path) -> None:
-    """Move the finished run into place; an old folder is removed only after the new one is in."""
-    old = None
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def run_pipeline(
@@ -145,7 +120,7 @@ def run_pipeline(
     if not schemes:
         raise ValueError("give at least one scheme")
     t_start = time.perf_counter()
-    tmp = _stage(folder, overwrite)
+    tmp = stage_folder(folder, overwrite)
     try:
         if loaded is None:
             log("loading model ...")
@@ -194,7 +169,7 @@ def run_pipeline(
         }
         sections = _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, results, tmp, pngs)
         md, page = write_report(tmp, "neurosim run report", params, sections)
-        _publish(tmp, folder)
+        publish_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

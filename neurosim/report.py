@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from analysis.stats import atomic_output
+from analysis.fileio import write_text
 
 
 @dataclass
@@ -107,15 +107,10 @@ def to_html(title: str, params: dict[str, Any], sections: Sequence[Section]) -> 
     return "\n".join(out)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    with atomic_output(path, overwrite=True) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def write_report(folder: str | os.PathLike, title: str, params: dict[str, Any], sections: Sequence[Section]) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``folder`` (atomically); returns both paths."""
     base = Path(folder)
     md, page = base / "report.md", base / "report.html"
-    _atomic_text(md, to_markdown(title, params, sections, base))
-    _atomic_text(page, to_html(title, params, sections))
+    write_text(md, to_markdown(title, params, sections, base), overwrite=True)
+    write_text(page, to_html(title, params, sections), overwrite=True)
     return md, page

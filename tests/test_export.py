@@ -34,7 +34,7 @@ from neurosim.export import (
     write_tonic,
     write_vcd,
 )
-from neurosim.export import _atomic
+from analysis import fileio as _atomic
 from neurosim.export._text import IntField, Table, TableField, render_lines
 from neurosim.export.selection import mantissa_exponent
 from neurosim.export.vcd import id_codes

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_paths
+from analysis.fileio import atomic_paths
 from ._text import IntField, render_lines
 from .selection import BIT_ORDER_CODES, SCHEME_CODES, LayerSpikes, SpikeEventTable, decode_events
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._atomic import check_target
+from analysis.fileio import check_target
 from .aer import write_aer, write_aer_csv
 from .nir_graph import import_nir, write_nir
 from .selection import LayerSpikes, NeuronSelection, TokenSelection, resolve_tokens, select_layer

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._atomic import atomic_paths
+from analysis.fileio import atomic_paths
 from .selection import LayerSpikes
 
 NIR_FORMAT = "neurosim-nir"

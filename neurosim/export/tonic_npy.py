@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_paths
+from analysis.fileio import atomic_paths
 from .selection import LayerSpikes, decode_events
 
 TONIC_DTYPE = np.dtype([("x", "<i8"), ("t", "<i8"), ("p", "<i8")])

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_paths
+from analysis.fileio import atomic_paths
 from ._text import IntField, Table, TableField, gather_lines, render_lines
 from .selection import LayerSpikes, decode_events, mantissa_exponent
 
