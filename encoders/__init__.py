@@ -4,6 +4,18 @@
 >>> encoders.encode(np.array([5]), "bitwise")[:, 0].tolist()
 [1, 0, 1]
 """
+from .code import (
+    BIT_ORDERS,
+    DEFAULT_SCHEME,
+    MAX_ACCUMULATED_STEPS,
+    MAX_BITWISE_STEPS,
+    REGISTRY,
+    Scheme,
+    SpikeCode,
+    check_bit_order,
+    get_scheme,
+    scheme_names,
+)
 from .events import EVENT_DTYPE, PackedSpikes, SpikeEvents, from_events, pack_spikes, to_events, unpack_spikes
 from .quantize import VTH_MAX, VTH_MIN, SpikeCounts, clip_counts, spike_counts
 from .schemes import (
@@ -22,6 +34,8 @@ from .schemes import (
 )
 
 __all__ = [
+    "BIT_ORDERS", "DEFAULT_SCHEME", "MAX_ACCUMULATED_STEPS", "MAX_BITWISE_STEPS", "REGISTRY", "Scheme", "SpikeCode",
+    "check_bit_order", "get_scheme", "scheme_names",
     "BIPOLAR", "BITWISE", "EVENT_DTYPE", "SCHEMES", "SIGNED", "VTH_MAX", "VTH_MIN",
     "PackedSpikes", "SpikeCounts", "SpikeEvents",
     "check_scheme", "clip_counts", "count_range", "decode", "default_steps", "encode",

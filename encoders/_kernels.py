@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .code import Scheme
+
 NUMPY = SimpleNamespace(
     empty_like=lambda a, shape, dtype: np.empty(shape, dtype=dtype),
     zeros_like=lambda a, shape, dtype: np.zeros(shape, dtype=dtype),
@@ -52,12 +54,12 @@ def ops_for(t: torch.Tensor) -> tuple[SimpleNamespace, Any]:
     return TORCH, t
 
 
-def encode_steps(ops: SimpleNamespace, c: Any, scheme: str, T: int, msb_first: bool) -> Any:
+def encode_steps(ops: SimpleNamespace, c: Any, scheme: Scheme, T: int, msb_first: bool) -> Any:
     """Dense int8 train ``[T, *c.shape]`` from validated, range-checked integer counts ``c``."""
     out = ops.empty_like(c, (T,) + tuple(c.shape), ops.int8)
-    if scheme in ("binary", "ternary"):
-        mag = ops.abs(c) if scheme == "ternary" else c
-        sign = ops.sign(c) if scheme == "ternary" else None
+    if scheme.rate:
+        mag = ops.abs(c) if scheme.bipolar else c
+        sign = ops.sign(c) if scheme.bipolar else None
         for step in range(T):
             ops.greater(mag, step, out[step])
             if sign is not None:
@@ -65,8 +67,8 @@ def encode_steps(ops: SimpleNamespace, c: Any, scheme: str, T: int, msb_first: b
         return out
     # Bitwise: bit ``shift`` of the magnitude (sign-magnitude) or of the two's-complement
     # pattern (arithmetic shifts of a signed integer give exactly those bits).
-    mag = ops.abs(c) if scheme == "bitwise-signed" else c
-    sign = ops.sign(c) if scheme == "bitwise-signed" else None
+    mag = ops.abs(c) if scheme.bipolar else c
+    sign = ops.sign(c) if scheme.bipolar else None
     tmp = ops.empty_like(mag, tuple(mag.shape), mag.dtype)
     for step in range(T):
         shift = T - 1 - step if msb_first else step
@@ -78,11 +80,11 @@ def encode_steps(ops: SimpleNamespace, c: Any, scheme: str, T: int, msb_first: b
     return out
 
 
-def decode_steps(ops: SimpleNamespace, s: Any, scheme: str, msb_first: bool, acc_dtype: Any) -> Any:
+def decode_steps(ops: SimpleNamespace, s: Any, scheme: Scheme, msb_first: bool, acc_dtype: Any) -> Any:
     """Counts from a validated train ``s``; ``acc_dtype`` must hold every reachable value."""
     T = s.shape[0]
     acc = ops.zeros_like(s, tuple(s.shape[1:]), acc_dtype)
-    if scheme in ("binary", "ternary"):
+    if scheme.rate:
         for step in range(T):
             ops.add(acc, s[step], acc)
         return acc
@@ -92,7 +94,7 @@ def decode_steps(ops: SimpleNamespace, s: Any, scheme: str, msb_first: bool, acc
     for i, step in enumerate(order):
         if i:
             ops.lshift(acc, 1, acc)
-        if i == 0 and scheme == "bitwise-twos":
+        if i == 0 and scheme.twos:
             ops.sub(acc, s[step], acc)
         else:
             ops.add(acc, s[step], acc)

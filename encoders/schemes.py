@@ -21,111 +21,63 @@ complement the MSB weighs ``-2**(T-1)``.
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 
 from ._arrays import ArrayLike, as_tensor, integer_counts, like_input, narrow_int
 from ._kernels import NUMPY, decode_steps, encode_steps, ops_for
 
-SCHEMES: tuple[str, ...] = ("binary", "ternary", "bitwise", "bitwise-signed", "bitwise-twos")
-BITWISE: frozenset[str] = frozenset({"bitwise", "bitwise-signed", "bitwise-twos"})
-SIGNED: frozenset[str] = frozenset({"ternary", "bitwise-signed", "bitwise-twos"})
+from .code import (
+    BIT_ORDERS,
+    MAX_ABS_STEPS_VALUE,
+    MAX_BITWISE_STEPS,
+    REGISTRY,
+    BitOrder,
+    check_bit_order,
+    check_T,
+    get_scheme,
+    scheme_names,
+)
+
+# Name sets, derived from the registry (encoders.code) for callers of the older API.
+SCHEMES: tuple[str, ...] = tuple(REGISTRY)
+BITWISE: frozenset[str] = frozenset(scheme_names(bitwise=True))
+SIGNED: frozenset[str] = frozenset(scheme_names(signed=True))
 # Schemes whose spikes carry a sign (-1 events exist on the wire).
-BIPOLAR: frozenset[str] = frozenset({"ternary", "bitwise-signed"})
-BitOrder = Literal["msb", "lsb"]
-MAX_BITWISE_STEPS = 64
+BIPOLAR: frozenset[str] = frozenset(s.name for s in REGISTRY.values() if s.bipolar)
 
 
 def check_scheme(scheme: str) -> str:
     """Return ``scheme`` if known, else raise ValueError listing the valid names."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    return scheme
-
-
-def _check_bit_order(bit_order: str) -> None:
-    if bit_order not in ("msb", "lsb"):
-        raise ValueError(f"bit_order must be 'msb' or 'lsb', got {bit_order!r}")
+    return get_scheme(scheme).name
 
 
 def count_range(scheme: str, T: int) -> tuple[int, int]:
     """Inclusive range of counts that ``T`` steps of ``scheme`` can carry."""
-    check_scheme(scheme)
-    _check_T(T)
-    if scheme == "binary":
-        return 0, T
-    if scheme == "ternary":
-        return -T, T
-    if scheme == "bitwise":
-        return 0, 2**T - 1
-    if scheme == "bitwise-signed":
-        return -(2**T - 1), 2**T - 1
-    if T == 0:
-        return 0, 0
-    return -(2 ** (T - 1)), 2 ** (T - 1) - 1
+    return get_scheme(scheme).count_range(T)
 
 
 def steps_for_value(scheme: str, value: int) -> int:
     """Smallest T at which ``scheme`` can carry the single count ``value``."""
-    check_scheme(scheme)
-    mag = abs(int(value))
-    if scheme in ("binary", "ternary"):
-        return mag
-    if scheme in ("bitwise", "bitwise-signed"):
-        return mag.bit_length()
-    # Two's complement: -2**(n-1) fits in n bits, +2**(n-1) needs n+1.
-    return (int(value).bit_length() if value >= 0 else (-int(value) - 1).bit_length()) + 1
+    return get_scheme(scheme).steps_for_value(value)
 
 
 def steps_needed(scheme: str, lo: int, hi: int) -> int:
     """Default T (Int2Spike rule) for counts whose minimum is ``lo`` and maximum ``hi``."""
-    check_scheme(scheme)
-    mag = max(abs(int(lo)), abs(int(hi)))
-    if scheme == "binary":
-        return int(hi)
-    if scheme == "ternary":
-        return mag
-    if scheme == "bitwise":
-        return max(1, int(hi).bit_length())
-    if scheme == "bitwise-signed":
-        return mag.bit_length()
-    return max(2, mag.bit_length() + 1)
+    return get_scheme(scheme).steps_needed(lo, hi)
 
 
 def default_steps(counts: ArrayLike, scheme: str) -> int:
     """Default T for ``counts`` under ``scheme`` (see module docstring)."""
     t, _ = integer_counts(counts)
     lo, hi = _extremes(t)
-    _check_sign(scheme, lo)
+    get_scheme(scheme).check_counts_sign(lo)
     return steps_needed(scheme, lo, hi)
 
 
 def step_weights(scheme: str, T: int, bit_order: BitOrder = "msb") -> np.ndarray:
     """Integer weight of each step: decode(s) = sum_t weights[t] * s[t]. int64 array of length T."""
-    check_scheme(scheme)
-    _check_bit_order(bit_order)
-    _check_T(T)
-    if scheme not in BITWISE:
-        return np.ones(T, dtype=np.int64)
-    w = [2 ** (T - 1 - t) for t in range(T)]  # MSB first
-    if scheme == "bitwise-twos" and T:
-        w[0] = -w[0]
-    arr = np.array(w, dtype=object).astype(np.int64) if T < 64 else _twos64(T, w)
-    return arr[::-1].copy() if bit_order == "lsb" else arr
-
-
-def _twos64(T: int, w: list[int]) -> np.ndarray:
-    # T == 64 only happens for two's complement; -2**63 is representable in int64.
-    if w[0] != -(2**63):
-        raise ValueError(f"T={T} exceeds the 64-bit accumulator range")
-    return np.array([np.iinfo(np.int64).min] + w[1:], dtype=np.int64)
-
-
-def _check_T(T: int) -> None:
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 0:
-        raise ValueError(f"T must be a non-negative integer, got {T!r}")
+    return get_scheme(scheme).step_weights(T, bit_order)
 
 
 def _extremes(t: torch.Tensor) -> tuple[int, int]:
@@ -133,17 +85,9 @@ def _extremes(t: torch.Tensor) -> tuple[int, int]:
         return 0, 0
     lo, hi = torch.aminmax(t)
     lo, hi = int(lo), int(hi)
-    if lo < -(2**62) or hi > 2**62:
+    if lo < -MAX_ABS_STEPS_VALUE or hi > MAX_ABS_STEPS_VALUE:
         raise ValueError("counts magnitude exceeds 2**62, the supported range")
     return lo, hi
-
-
-def _check_sign(scheme: str, lo: int) -> None:
-    if lo < 0 and scheme not in SIGNED:
-        raise ValueError(
-            f"scheme {scheme!r} carries only non-negative counts, found {lo}; "
-            "use 'ternary', 'bitwise-signed' or 'bitwise-twos' for signed counts"
-        )
 
 
 def encode(
@@ -171,30 +115,29 @@ def encode(
             offending value and the ``T`` it needs).
         TypeError: not an array, or a bool/complex/object dtype.
     """
-    check_scheme(scheme)
-    _check_bit_order(bit_order)
+    sch = get_scheme(scheme)
+    check_bit_order(bit_order)
     t, was_numpy = integer_counts(counts)
     lo, hi = _extremes(t)
-    _check_sign(scheme, lo)
+    sch.check_counts_sign(lo)
     if T is None:
-        T = steps_needed(scheme, lo, hi)
-    _check_T(T)
-    T = int(T)
-    if T > MAX_BITWISE_STEPS and scheme in BITWISE:
-        raise ValueError(f"T={T} exceeds {MAX_BITWISE_STEPS} steps for a bitwise scheme")
-    rlo, rhi = count_range(scheme, T)
+        T = sch.steps_needed(lo, hi)
+    T = check_T(T)
+    if sch.max_steps is not None and T > sch.max_steps:
+        raise ValueError(f"T={T} exceeds {sch.max_steps} steps for a bitwise scheme")
+    rlo, rhi = sch.count_range(T)
     if lo < rlo or hi > rhi:
         bad = lo if lo < rlo else hi
-        need = max(steps_for_value(scheme, lo), steps_for_value(scheme, hi))
+        need = max(sch.steps_for_value(lo), sch.steps_for_value(hi))
         raise ValueError(
             f"T={T} is too small for scheme {scheme!r}: value {bad} is outside [{rlo}, {rhi}]; "
             f"it needs T >= {need}"
         )
     c = narrow_int(t, min(lo, 0), max(hi, 0))
-    if scheme in BITWISE and T >= torch.iinfo(c.dtype).bits:
+    if sch.bitwise and T >= torch.iinfo(c.dtype).bits:
         c = c.to(torch.int64)  # every shift stays below the word width
     ops, arr = ops_for(c)
-    out = encode_steps(ops, arr, scheme, T, bit_order == "msb")
+    out = encode_steps(ops, arr, sch, T, bit_order == "msb")
     return _wrap(out, was_numpy)
 
 
@@ -214,8 +157,8 @@ def decode(
     dtype, e.g. ``np.int64``) is given. Raises ValueError if a spike value is not allowed by
     ``scheme`` (e.g. -1 in ``binary``).
     """
-    check_scheme(scheme)
-    _check_bit_order(bit_order)
+    sch = get_scheme(scheme)
+    check_bit_order(bit_order)
     s, was_numpy = as_tensor(spikes, "spikes")
     if s.dim() < 1:
         raise ValueError("spikes must have a leading time axis: shape [T, *shape]")
@@ -223,7 +166,7 @@ def decode(
         s, _ = integer_counts(s, "spikes")
     if s.numel():
         lo, hi = (int(v) for v in torch.aminmax(s))
-        allowed_lo = -1 if scheme in BIPOLAR else 0
+        allowed_lo = sch.spike_values[0]
         if lo < allowed_lo or hi > 1:
             raise ValueError(
                 f"spike values for scheme {scheme!r} must lie in [{allowed_lo}, 1]; "
@@ -231,12 +174,12 @@ def decode(
             )
     if s.dtype != torch.int8:
         s = s.to(torch.int8)
-    reach = sum(abs(int(v)) for v in step_weights(scheme, s.shape[0], bit_order))
+    reach = sum(abs(int(v)) for v in sch.step_weights(s.shape[0], bit_order))
     acc_dtype = narrow_int(s[:0], -reach, reach).dtype
     ops, arr = ops_for(s)
     if ops is NUMPY:
         acc_dtype = torch.empty(0, dtype=acc_dtype).numpy().dtype
-    acc = _wrap(decode_steps(ops, arr, scheme, bit_order == "msb", acc_dtype), was_numpy)
+    acc = _wrap(decode_steps(ops, arr, sch, bit_order == "msb", acc_dtype), was_numpy)
     if dtype is not None:
         acc = acc.astype(dtype) if isinstance(acc, np.ndarray) else acc.to(_torch_dtype(dtype))
     return acc

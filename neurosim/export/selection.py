@@ -18,16 +18,10 @@ import torch
 
 import encoders
 
-# Scheme codes stored in the binary formats. Pinned here (not derived from
-# encoders.SCHEMES) so that a reordering there can never change the file format.
-SCHEME_CODES: dict[str, int] = {
-    "binary": 0,
-    "ternary": 1,
-    "bitwise": 2,
-    "bitwise-signed": 3,
-    "bitwise-twos": 4,
-}
-BIT_ORDER_CODES: dict[str, int] = {"msb": 0, "lsb": 1}
+# Scheme codes stored in the binary formats: each scheme's pinned ``wire_id`` (encoders.code),
+# never its position, so that a reordering of the registry can never change the file format.
+SCHEME_CODES: dict[str, int] = {s.name: s.wire_id for s in encoders.REGISTRY.values()}
+BIT_ORDER_CODES: dict[str, int] = {o: i for i, o in enumerate(encoders.BIT_ORDERS)}
 
 # Bound on int8 spike slots encoded at once (T * tokens * neurons); larger selections are
 # encoded in token chunks so memory stays bounded (about 16 MiB of spikes per chunk) whatever T is.
@@ -105,7 +99,7 @@ class LayerSpikes:
     @property
     def bipolar(self) -> bool:
         """True when spikes carry a sign (-1 events exist): ternary, bitwise-signed."""
-        return self.scheme in encoders.BIPOLAR
+        return encoders.get_scheme(self.scheme).bipolar
 
     @property
     def all_neurons(self) -> bool:
@@ -230,6 +224,13 @@ def _as_numpy(a: Any, name: str) -> np.ndarray:
     raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(a).__name__}")
 
 
+def _check_sign(sch: encoders.Scheme, lo: int, layer: str) -> None:
+    try:
+        sch.check_counts_sign(lo)
+    except ValueError as e:
+        raise ValueError(f"layer {layer!r}: {e}") from None
+
+
 def select_layer(
     counts: Any,
     vth: Any = None,
@@ -268,9 +269,8 @@ def select_layer(
             non-finite or non-positive V_th, a layer id outside 0..65535.
         TypeError: non-array inputs or non-integer counts.
     """
-    encoders.check_scheme(scheme)
-    if bit_order not in BIT_ORDER_CODES:
-        raise ValueError(f"bit_order must be 'msb' or 'lsb', got {bit_order!r}")
+    sch = encoders.get_scheme(scheme)
+    encoders.check_bit_order(bit_order)
     if not isinstance(layer, str) or not layer:
         raise ValueError("layer name must be a non-empty string")
     if isinstance(layer_id, bool) or not isinstance(layer_id, (int, np.integer)) or not 0 <= layer_id <= 0xFFFF:
@@ -289,26 +289,17 @@ def select_layer(
     rows = c[start:stop]
     if T is None:
         lo, hi = (int(rows.min()), int(rows.max())) if rows.size else (0, 0)
-        if lo < 0 and scheme not in encoders.SIGNED:
-            raise ValueError(
-                f"layer {layer!r}: scheme {scheme!r} carries only non-negative counts, found {lo}; "
-                "use 'ternary', 'bitwise-signed' or 'bitwise-twos' for signed counts"
-            )
-        T = max(1, encoders.steps_needed(scheme, lo, hi))
+        _check_sign(sch, lo, layer)
+        T = max(1, sch.steps_needed(lo, hi))
     elif isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T must be a positive integer number of steps per token, got {T!r}")
     T = int(T)
-    if scheme in encoders.BITWISE and T > encoders.schemes.MAX_BITWISE_STEPS:
-        raise ValueError(f"T={T} exceeds {encoders.schemes.MAX_BITWISE_STEPS} steps for a bitwise scheme")
+    encoders.SpikeCode(sch, T, bit_order)  # checks T and the bit order once
     sel = rows if ids.shape[0] == c.shape[1] else rows[:, ids]
     sel = sel.astype(np.int64)
     if sel.size:
         lo, hi = int(sel.min()), int(sel.max())
-        if scheme not in encoders.SIGNED and lo < 0:
-            raise ValueError(
-                f"layer {layer!r}: scheme {scheme!r} carries only non-negative counts, found {lo}; "
-                "use 'ternary', 'bitwise-signed' or 'bitwise-twos' for signed counts"
-            )
+        _check_sign(sch, lo, layer)
         rlo, rhi = encoders.count_range(scheme, T)
         if lo < rlo or hi > rhi:
             raise ValueError(
@@ -416,11 +407,7 @@ def decode_events(
             raise ValueError(f"event neuron outside [0, {n_neurons})")
         if not np.isin(pol, (-1, 1)).all():
             raise ValueError("event polarity must be +1 or -1")
-    if scheme in encoders.BITWISE:
-        w = encoders.step_weights(scheme, T, bit_order)
-    else:
-        encoders.check_scheme(scheme)
-        w = np.ones(T, dtype=np.int64)
+    w = encoders.get_scheme(scheme).step_weights(T, bit_order)
     out = np.zeros(n_tokens * n_neurons, dtype=np.int64)
     np.add.at(out, (token - token_start) * n_neurons + neuron, pol * w[step])
     return out.reshape(n_tokens, n_neurons)

@@ -38,7 +38,7 @@ from .engine import Events, check_engine, run_engine
 from .events import PlaneEvents, RateEvents
 from .operand import FLOAT32_EXACT, FLOAT64_EXACT, Operand, prepare_weight, weight_shape
 
-UNSIGNED_SCHEMES = frozenset(s for s in encoders.SCHEMES if s not in encoders.SIGNED)
+UNSIGNED_SCHEMES = frozenset(encoders.scheme_names(signed=False))  # sign-split candidates (old name)
 CHUNK_BUDGET_BYTES = 256 << 20  # working memory of one token chunk (spike planes + accumulators)
 
 
@@ -114,11 +114,16 @@ def as_vth(vth: Any, tokens: int) -> torch.Tensor:
 
 def _check_common(scheme: str, bit_order: str, engine: str, block_columns: int) -> None:
     encoders.check_scheme(scheme)
-    if bit_order not in ("msb", "lsb"):
-        raise ValueError(f"bit_order must be 'msb' or 'lsb', got {bit_order!r}")
+    encoders.check_bit_order(bit_order)
     check_engine(engine)
     if isinstance(block_columns, bool) or not isinstance(block_columns, (int, np.integer)) or block_columns < 1:
         raise ValueError(f"block_columns must be a positive integer, got {block_columns!r}")
+
+
+def _check_sign_split(sch: encoders.Scheme, sign_split: bool, where: str = "") -> None:
+    if sign_split and not sch.needs_sign_split:
+        unsigned = ", ".join(encoders.scheme_names(signed=False))
+        raise ValueError(f"{where}sign_split applies to the unsigned schemes ({unsigned}), not {sch.name!r}")
 
 
 def _check_in_features(what: str, got: int, in_f: int, name: str) -> None:
@@ -137,12 +142,12 @@ def window(scheme: str, counts: torch.Tensor, T: int | None, *, sign_split: bool
     """
     where = f"layer {name!r}: " if name else ""
     lo, hi = (int(v) for v in torch.aminmax(counts)) if counts.numel() else (0, 0)
-    if sign_split and scheme not in UNSIGNED_SCHEMES:
-        raise ValueError(f"{where}sign_split applies to the unsigned schemes (binary, bitwise), not {scheme!r}")
-    if lo < 0 and scheme in UNSIGNED_SCHEMES and not sign_split:
+    sch = encoders.get_scheme(scheme)
+    _check_sign_split(sch, sign_split, where)
+    if lo < 0 and sch.needs_sign_split and not sign_split:
         raise ValueError(
             f"{where}scheme {scheme!r} carries only non-negative counts, found {lo}; pass sign_split=True "
-            "(positive and negative parts on two lines) or use ternary/bitwise-signed/bitwise-twos"
+            f"(positive and negative parts on two lines) or use {'/'.join(encoders.scheme_names(signed=True))}"
         )
     mag = max(abs(lo), abs(hi))
     if T is None:
@@ -151,8 +156,9 @@ def window(scheme: str, counts: torch.Tensor, T: int | None, *, sign_split: bool
     elif isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T must be a positive integer or None, got {T!r}")
     T = int(T)
-    if scheme in encoders.BITWISE and T > 62:
-        raise ValueError(f"T={T} is too long for a bitwise scheme (at most 62 steps fit int64 accumulators)")
+    if sch.bitwise and T > encoders.MAX_ACCUMULATED_STEPS:
+        raise ValueError(f"T={T} is too long for a bitwise scheme "
+                         f"(at most {encoders.MAX_ACCUMULATED_STEPS} steps fit int64 accumulators)")
     rlo, rhi = encoders.count_range(scheme, T)
     if sign_split:
         rlo = -rhi
@@ -351,7 +357,8 @@ def replay_layer(
     c = c.to(dev)
     v = v.to(dev)
     kdt, G, gs = op.kernel_dtype, op.n_groups, op.group_size
-    if scheme in ("binary", "ternary"):
+    rate = encoders.get_scheme(scheme).rate
+    if rate:
         def events(a: int, b: int) -> Events:  # listed from the counts: work ~ events, any T
             return RateEvents(c[a:b], T, gs, G, kdt)
     else:
@@ -374,7 +381,7 @@ def replay_layer(
         clipped=clipped,
         sign_split=sign_split,
         same_input_as=same_input_as,
-        rate=scheme in ("binary", "ternary"),
+        rate=rate,
     )
 
 
@@ -417,9 +424,9 @@ def replay_spikes(
     _check_in_features("spikes", int(s.shape[2]), in_f, name)
     if s.shape[0] < 1:
         raise ValueError("spikes must have at least one time step")
-    if sign_split and scheme not in UNSIGNED_SCHEMES:
-        raise ValueError(f"sign_split applies to the unsigned schemes (binary, bitwise), not {scheme!r}")
-    lo_allowed = -1 if (scheme in encoders.BIPOLAR or sign_split) else 0
+    sch = encoders.get_scheme(scheme)
+    _check_sign_split(sch, sign_split)
+    lo_allowed = -1 if (sch.bipolar or sign_split) else 0
     if s.numel():
         lo, hi = (int(x) for x in torch.aminmax(s))
         if lo < lo_allowed or hi > 1:

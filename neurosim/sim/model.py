@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+import encoders
 from hw_models import Activity
 
-from .layer import UNSIGNED_SCHEMES, LayerReplay, _check_common, replay_layer
+from .layer import LayerReplay, _check_common, replay_layer
 from .operand import weight_shape
 
 
@@ -113,7 +114,7 @@ def replay_trace(
     """
     _check_common(scheme, bit_order, engine, block_columns)
     if sign_split is None:
-        sign_split = scheme in UNSIGNED_SCHEMES
+        sign_split = encoders.get_scheme(scheme).needs_sign_split
     table = _lookup(weights)
     all_names = list(trace.layers)
     if layers is None:
