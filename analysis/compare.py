@@ -30,13 +30,13 @@ import numpy as np
 
 import encoders
 
-from .stats import DEFAULT_BUDGETS, SPLIT_SCHEMES, LayerStats, SpikeStats, check_window, window_range
+from .stats import DEFAULT_BUDGETS, LayerStats, SpikeStats, check_window, window_range
 
 
 
 def bit_order_note(scheme: str, bit_order: str = "msb") -> str:
     """How a scheme's steps are ordered, and that the other order sends the same events."""
-    if scheme not in encoders.BITWISE:
+    if not encoders.get_scheme(scheme).bitwise:
         return "n/a (ones first)"
     first, other = ("MSB", "LSB") if bit_order == "msb" else ("LSB", "MSB")
     return f"{first} first ({other} first: same events, steps reversed)"
@@ -75,8 +75,7 @@ def compare_encoders(
     over layers; fractions in [0, 1]; steps = time steps.
     """
     stats = as_stats(source)
-    if bit_order not in ("msb", "lsb"):
-        raise ValueError(f"bit_order must be 'msb' or 'lsb', got {bit_order!r}")
+    encoders.check_bit_order(bit_order)
     chosen = dict(DEFAULT_BUDGETS)
     for scheme, T in (budgets or {}).items():
         chosen[scheme] = check_window(scheme, T)[1]
@@ -97,7 +96,7 @@ def compare_encoders(
 
 
 def _row(layers: list[LayerStats], scheme: str, budget: int, bit_order: str) -> dict[str, Any]:
-    lines = 2 if scheme in SPLIT_SCHEMES else 1
+    lines = encoders.get_scheme(scheme).lines
     needed = [ls.state.steps_needed(scheme) for ls in layers]
     events = [ls.state.lossless_events(scheme, T) for ls, T in zip(layers, needed)]
     slots = sum(lines * ls.state.values * T for ls, T in zip(layers, needed))

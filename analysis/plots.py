@@ -29,7 +29,6 @@ from .stats import (
     REPORT_7B,
     REPORT_WINDOW,
     ROLES,
-    SPLIT_SCHEMES,
     SpikeStats,
     vth_bin_edges,
     window_range,
@@ -44,7 +43,7 @@ REPORT_GT16 = REPORT_7B["frac_abs_gt_16"]  # report section 3 / Fig. 9: about 1 
 
 POS_COLOR, NEG_COLOR = "#c0392b", "#2166ac"  # spikes of positive / negative counts
 ROLE_COLORS = dict(zip(ROLES, ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]))
-SCHEME_COLORS = dict(zip(encoders.SCHEMES, ["#4c72b0", "#55a868", "#c44e52", "#8172b2", "#ccb974"]))
+SCHEME_COLORS = {s.name: s.color for s in encoders.REGISTRY.values()}  # keyed by name (encoders.Scheme.color)
 ENERGY_PARTS = ("compute", "memory", "routing", "static")
 ENERGY_COLORS = dict(zip(ENERGY_PARTS, ["#4c72b0", "#dd8452", "#55a868", "#8c8c8c"]))
 
@@ -87,7 +86,7 @@ def _train_by_count_sign(counts: np.ndarray, scheme: str, T: int, bit_order: str
     c = counts.astype(np.int64)
     clipped = int(((c < lo) | (c > hi)).sum())
     c = np.clip(c, lo, hi)
-    data = np.abs(c) if scheme in SPLIT_SCHEMES else c
+    data = np.abs(c) if encoders.get_scheme(scheme).needs_sign_split else c
     train = np.abs(encoders.encode(data, scheme, T=T, bit_order=bit_order)).astype(np.int8)
     return train * np.sign(c).astype(np.int8)[None], clipped
 
@@ -107,7 +106,7 @@ def _pick_channels(counts: np.ndarray, neurons: int, select: str, seed: int) -> 
 def _window_T(counts: np.ndarray, scheme: str, T: int | None) -> int:
     if T is not None:
         return int(T)
-    data = np.abs(counts) if scheme in SPLIT_SCHEMES else counts
+    data = np.abs(counts) if encoders.get_scheme(scheme).needs_sign_split else counts
     return max(1, encoders.default_steps(data, scheme))
 
 
@@ -172,11 +171,11 @@ def plot_raster(
     else:
         ticks = np.arange(0, len(ch), max(1, len(ch) // 16))
         ax.set_yticks(ticks + 0.5, [str(int(ch[i])) for i in ticks], fontsize=8)
-    order = ", MSB first" if scheme in encoders.BITWISE and bit_order == "msb" else ""
+    order = ", MSB first" if encoders.get_scheme(scheme).bitwise and bit_order == "msb" else ""
     ax.set_xlabel(f"time: token index (each token = {T} steps, step 0 first{order})")
     ax.set_ylabel(f"input channel ({len(ch)} of {c.shape[1]}, {select})")
     spikes = int(np.count_nonzero(train))
-    sparsity = 1 - spikes / (train.size * (2 if scheme in SPLIT_SCHEMES else 1))
+    sparsity = 1 - spikes / (train.size * encoders.get_scheme(scheme).lines)
     ax.set_title(f"Spike raster {layer} - {scheme}, T = {T}\n"
                  f"{spikes} spikes, sparsity {sparsity:.1%}, {clipped} counts clipped to the window")
     _polarity_legend(fig)
@@ -408,8 +407,8 @@ def plot_steps_coverage(stats: SpikeStats, scope: str = "model", max_steps: int 
     for scheme in encoders.SCHEMES:
         edges, hist = st.steps_hist(scheme)
         cov = np.array([hist[edges <= t].sum() for t in Ts]) / st.values
-        split = scheme in SPLIT_SCHEMES
-        twin = {"binary": "ternary", "bitwise": "bitwise-signed"}.get(scheme)
+        split = encoders.get_scheme(scheme).needs_sign_split
+        twin = encoders.get_scheme(scheme).signed_twin
         ax.plot(Ts, cov, marker="x" if split else "o", ms=8 if split else 4, ls="--" if split else "-",
                 zorder=3 if split else 2, color=SCHEME_COLORS[scheme],
                 label=f"{scheme} (sign-split: same as {twin})" if split else scheme)

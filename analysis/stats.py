@@ -65,7 +65,7 @@ VTH_FIXED_SHIFT = 40  # V_th summed exactly as integers in units of 2**-40 (floa
 VTH_LIMIT = 1e6  # largest V_th accepted (keeps the fixed-point sum inside int64 per value)
 ROW_BLOCK = 1 << 22  # values processed per block inside update() (bounds temporary memory)
 
-REPORT_WINDOW: tuple[str, int] = ("bitwise-signed", 3)  # report section 3: 3-step bitwise-ternary window
+REPORT_WINDOW: tuple[str, int] = (encoders.DEFAULT_SCHEME, 3)  # report section 3: 3-step bitwise-ternary window
 # SpikingBrain-7B headline statistics, report section 3 (shared/reference/spikingbrain.md);
 # fractions in [0, 1], about 1 % of counts exceed 16.
 REPORT_7B: dict[str, float] = {
@@ -75,16 +75,11 @@ REPORT_7B: dict[str, float] = {
     "frac_abs_le_7": 0.941,
     "frac_abs_gt_16": 0.01,
 }
-SPLIT_SCHEMES: frozenset[str] = frozenset({"binary", "bitwise"})  # sign-split: two lines per channel
+# Sign-split schemes: two lines per channel (encoders.Scheme.needs_sign_split).
+SPLIT_SCHEMES: frozenset[str] = frozenset(encoders.scheme_names(signed=False))
 # Step budgets that all carry |s| <= 7, the range holding 94.1 % of the report's counts
-# (section 3): comparisons at these budgets are at equal precision.
-DEFAULT_BUDGETS: dict[str, int] = {
-    "binary": 7,
-    "ternary": 7,
-    "bitwise": 3,
-    "bitwise-signed": 3,
-    "bitwise-twos": 4,
-}
+# (section 3): comparisons at these budgets are at equal precision (encoders.Scheme.budget).
+DEFAULT_BUDGETS: dict[str, int] = {s.name: s.budget for s in encoders.REGISTRY.values()}
 ROLES: tuple[str, ...] = ("q", "k", "v", "o", "gate", "up", "down", "lm_head")
 _ROLE_SUFFIX = {
     "q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o",
@@ -103,7 +98,7 @@ DEFINITIONS: dict[str, str] = {
     "frac_abs_le_7": "fraction of values with |s| <= 7",
     "frac_abs_gt_16": "fraction of values with |s| > 16",
     "steps_needed": "Int2Spike default T for the data: max over the layer (encoders.steps_needed)",
-    "unsigned_schemes": "binary and bitwise are sign-split: two unipolar lines per channel",
+    "unsigned_schemes": f"{' and '.join(encoders.scheme_names(signed=False))} are sign-split: two unipolar lines per channel",
     "vth": "adaptive threshold V_th = mean|x|/k per token, same units as the activations",
 }
 
@@ -139,13 +134,14 @@ def bit_length(a: np.ndarray) -> np.ndarray:
 
 
 def _lines(scheme: str) -> int:
-    return 2 if scheme in SPLIT_SCHEMES else 1
+    return encoders.get_scheme(scheme).lines
 
 
 def window_range(scheme: str, T: int) -> tuple[int, int]:
     """Inclusive range of counts T steps of ``scheme`` carry (sign-split schemes: +-magnitude)."""
-    lo, hi = encoders.count_range(scheme, T)
-    if scheme in SPLIT_SCHEMES:
+    sch = encoders.get_scheme(scheme)
+    lo, hi = sch.count_range(T)
+    if sch.needs_sign_split:
         lo = -hi
     return lo, hi
 
@@ -177,7 +173,7 @@ def window_steps_lut(scheme: str, T: int, bit_order: str = "msb") -> np.ndarray:
     check_window(scheme, T)
     lo, hi = window_range(scheme, T)
     v = np.clip(_EXACT_VALUES, lo, hi)
-    if scheme in SPLIT_SCHEMES:
+    if encoders.get_scheme(scheme).needs_sign_split:
         v = np.abs(v)
     lut = np.abs(encoders.encode(v, scheme, T=T, bit_order=bit_order)).astype(np.int8)
     lut.setflags(write=False)
@@ -194,12 +190,7 @@ def window_events_lut(scheme: str, T: int) -> np.ndarray:
 
 def _lossless_events_lut(scheme: str, T: int) -> np.ndarray:
     """Spikes of every exact value when the window is wide enough to carry it exactly."""
-    mag = np.abs(_EXACT_VALUES)
-    if scheme in ("binary", "ternary"):
-        return mag
-    if scheme in ("bitwise", "bitwise-signed"):
-        return popcount(mag)
-    return popcount(_EXACT_VALUES & ((1 << T) - 1))  # two's complement pattern of T bits
+    return encoders.get_scheme(scheme).events(_EXACT_VALUES, T)
 
 
 # ----------------------------------------------------------------------------- state
@@ -368,30 +359,30 @@ class CountState:
 
     def steps_needed(self, scheme: str) -> int:
         """Int2Spike default T for these values (sign-split schemes: for |s|)."""
-        encoders.check_scheme(scheme)
+        sch = encoders.get_scheme(scheme)
         if self.lo is None:
             return 0
-        if scheme in SPLIT_SCHEMES:
-            return encoders.steps_needed(scheme, 0, self.max_abs())
-        return encoders.steps_needed(scheme, self.lo, self.hi)
+        if sch.needs_sign_split:
+            return sch.steps_needed(0, self.max_abs())
+        return sch.steps_needed(self.lo, self.hi)
 
     def lossless_events(self, scheme: str, T: int | None = None) -> int:
         """Spikes when every value is carried exactly (T defaults to :meth:`steps_needed`).
 
         Only two's complement depends on T (negative values fill the leading bits).
         """
-        encoders.check_scheme(scheme)
+        sch = encoders.get_scheme(scheme)
         if T is None:
             T = self.steps_needed(scheme)
-        if scheme == "bitwise-twos":
-            lo, hi = encoders.count_range(scheme, T)
+        if sch.twos:
+            lo, hi = sch.count_range(T)
             if self.lo is not None and (self.lo < lo or self.hi > hi):
-                raise ValueError(f"T={T} cannot carry values in [{self.lo}, {self.hi}] with bitwise-twos")
+                raise ValueError(f"T={T} cannot carry values in [{self.lo}, {self.hi}] with {scheme}")
             exact = int(_lossless_events_lut(scheme, T) @ self.hist)
             n_neg = int(self.over_neg.sum())
             return exact + self.over_pop_pos + T * n_neg - self.over_pop_negm1
         exact = int(_lossless_events_lut(scheme, 0) @ self.hist)
-        if scheme in ("binary", "ternary"):
+        if sch.rate:
             return exact + self.over_sum_abs
         return exact + self.over_pop_pos + self.over_pop_neg
 
@@ -402,13 +393,13 @@ class CountState:
         (0..63); binary/ternary need ``|s|`` steps, exact up to EXACT_MAX and then in
         power-of-two bins ``[2**(b-1), 2**b)``.
         """
-        encoders.check_scheme(scheme)
-        if scheme in ("binary", "ternary"):
+        sch = encoders.get_scheme(scheme)
+        if sch.rate:
             over = self.abs_over_hist()
             edges = np.concatenate([np.arange(EXACT_MAX + 1), 2 ** (np.arange(11, MAX_BITS) - 1)])
             return edges.astype(np.int64), np.concatenate([self.abs_hist(), over[11:]])
         counts = np.zeros(MAX_BITS + 1, np.int64)
-        if scheme in ("bitwise", "bitwise-signed"):
+        if not sch.twos:
             np.add.at(counts, bit_length(np.abs(_EXACT_VALUES)), self.hist)
             counts[: MAX_BITS] += self.abs_over_hist()
         else:

@@ -54,13 +54,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"{'scheme':15s} {'T':>3s} {'spikes':>9s} {'sparsity':>9s}")
     for scheme in encoders.SCHEMES:
         # Unsigned schemes carry magnitudes; the sign travels on a second line (documented).
-        data = mag if scheme not in encoders.SIGNED else counts
+        data = mag if encoders.get_scheme(scheme).needs_sign_split else counts
         spikes = encoders.encode(data, scheme)
         assert np.array_equal(encoders.decode(spikes, scheme), data)
         n = int(np.count_nonzero(spikes))
         T = spikes.shape[0]
         print(f"{scheme:15s} {T:3d} {n:9d} {1 - n / max(1, spikes.size):9.3f}")
-    fig = plot_raster(counts, scheme="bitwise-signed", T=3, layer="demo (Gaussian)", tokens=12, neurons=40)
+    fig = plot_raster(counts, scheme=encoders.DEFAULT_SCHEME, T=3, layer="demo (Gaussian)", tokens=12, neurons=40)
     paths = save_figure(fig, out / "raster", formats=("png",))
     print(f"raster: {paths[0]}")
     return 0
@@ -311,8 +311,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser = parser  # every subcommand takes --debug and --quiet
 
     import encoders
+    import hw_models
 
-    schemes = list(encoders.SCHEMES)
+    from .export.layer import FORMATS
+    from .pipeline import DEFAULT_CHIPS, DEFAULT_GPUS, DEFAULT_SCHEMES
+
+    # Choices and help lists come from the registries (encoders, hw_models, neurosim.export).
+    schemes = list(encoders.REGISTRY)
+    scheme0 = encoders.DEFAULT_SCHEME
+    orders = list(encoders.BIT_ORDERS)
+    chip_help = ", ".join(hw_models.CHIP_PRESETS)
+    gpu_help = ", ".join(g.removesuffix("_sxm") for g in hw_models.GPU_PRESETS)
     r = sub.add_parser("run", help="prompt -> spike trace -> replay -> statistics -> energy report",
                        description="Capture spike counts of a real model on a prompt, replay them as spike trains "
                                    "through the layers' INT8 weights, analyse them and price them on chips and GPUs.")
@@ -322,11 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--corpus", help="corpus run: a file with one prompt per line, or a folder of .txt files")
     r.add_argument("--model", help="local HF model folder or .gguf file (default: the embedded SmolLM2-135M)")
     r.add_argument("--k", type=float, default=3.0, help="threshold divisor, V_th = mean|x|/k (default 3)")
-    r.add_argument("--schemes", nargs="+", default=["bitwise-signed", "ternary", "bitwise-twos"], choices=schemes,
-                   metavar="SCHEME", help="schemes to replay; the first is priced (default: bitwise-signed ternary bitwise-twos)")
-    r.add_argument("--chip", nargs="+", default=["loihi2", "loihi", "truenorth", "spinnaker2"],
-                   help="neuromorphic chip presets (loihi, loihi2, truenorth, spinnaker2, generic_async)")
-    r.add_argument("--gpu", nargs="+", default=["h100", "a100"], help="GPU presets (a100, h100, h200)")
+    r.add_argument("--schemes", nargs="+", default=list(DEFAULT_SCHEMES), choices=schemes, metavar="SCHEME",
+                   help=f"schemes to replay; the first is priced (default: {' '.join(DEFAULT_SCHEMES)})")
+    r.add_argument("--chip", nargs="+", default=list(DEFAULT_CHIPS), help=f"neuromorphic chip presets ({chip_help})")
+    r.add_argument("--gpu", nargs="+", default=list(DEFAULT_GPUS), help=f"GPU presets ({gpu_help})")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     r.add_argument("--max-tokens", type=int, help="keep at most this many tokens of each prompt")
     r.add_argument("--out", required=True, help="output folder (trace.h5, plots/, report.md, report.html)")
@@ -342,19 +350,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--all-layers", action="store_true")
     i.set_defaults(func=cmd_inspect)
 
-    c = sub.add_parser("compare-encoders", help="compare the five spike schemes on a trace")
+    c = sub.add_parser("compare-encoders", help=f"compare the {len(schemes)} spike schemes on a trace")
     c.add_argument("trace")
-    c.add_argument("--budget", nargs="*", metavar="SCHEME=T", help="step budgets, e.g. bitwise-signed=4")
-    c.add_argument("--bit-order", default="msb", choices=["msb", "lsb"])
+    c.add_argument("--budget", nargs="*", metavar="SCHEME=T", help=f"step budgets, e.g. {scheme0}=4")
+    c.add_argument("--bit-order", default=orders[0], choices=orders)
     c.add_argument("--plot", help="also save a bar chart to this PNG")
     c.set_defaults(func=cmd_compare)
 
     e = sub.add_parser("energy", help="price a trace on neuromorphic chips and GPUs")
     e.add_argument("trace")
-    e.add_argument("--scheme", default="bitwise-signed", choices=schemes)
-    e.add_argument("--T", type=int, help="step budget (default: the scheme's budget, bitwise-signed 3)")
-    e.add_argument("--chip", nargs="+", default=["loihi2", "loihi", "truenorth", "spinnaker2"])
-    e.add_argument("--gpu", nargs="+", default=["h100", "a100"])
+    e.add_argument("--scheme", default=scheme0, choices=schemes)
+    e.add_argument("--T", type=int, help=f"step budget (default: the scheme's budget, {scheme0} "
+                                         f"{encoders.get_scheme(scheme0).budget})")
+    e.add_argument("--chip", nargs="+", default=list(DEFAULT_CHIPS), help=f"chip presets ({chip_help})")
+    e.add_argument("--gpu", nargs="+", default=list(DEFAULT_GPUS), help=f"GPU presets ({gpu_help})")
     e.add_argument("--model", help="the trace's model, if not the embedded one (its weights are replayed)")
     e.set_defaults(func=cmd_energy)
 
@@ -372,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     ra = sub.add_parser("raster", help="spike raster PNG of one layer")
     ra.add_argument("trace")
     ra.add_argument("--layer", required=True)
-    ra.add_argument("--scheme", default="bitwise-signed", choices=schemes)
+    ra.add_argument("--scheme", default=scheme0, choices=schemes)
     ra.add_argument("--T", type=int, default=3, help="window in steps (default 3)")
     ra.add_argument("--tokens", type=int, default=16)
     ra.add_argument("--neurons", type=int, default=64)
@@ -380,14 +389,14 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--overwrite", action="store_true")
     ra.set_defaults(func=cmd_raster)
 
-    x = sub.add_parser("export", help="export a layer's spike events (aer, csv, npy, nir, vcd)",
+    x = sub.add_parser("export", help=f"export a layer's spike events ({', '.join(FORMATS)})",
                        description="Formats and byte layouts: docs/export-formats.md")
     x.add_argument("trace")
-    x.add_argument("--format", required=True, choices=["aer", "csv", "npy", "nir", "vcd"])
+    x.add_argument("--format", required=True, choices=list(FORMATS))
     x.add_argument("--layer", required=True)
-    x.add_argument("--scheme", default="bitwise-signed", choices=schemes)
+    x.add_argument("--scheme", default=scheme0, choices=schemes)
     x.add_argument("--T", type=int)
-    x.add_argument("--bit-order", default="msb", choices=["msb", "lsb"])
+    x.add_argument("--bit-order", default=orders[0], choices=orders)
     x.add_argument("--tokens", help="token range START:STOP (or N for the first N)")
     x.add_argument("--neurons", help="comma-separated input channel ids")
     x.add_argument("--model", help="nir: take the layer's weight from this model ('embedded' for SmolLM2)")

@@ -175,4 +175,9 @@ def if_replay(weight: Any, x: Any, vth: Any = None, k: float = 3.0, T: int | Non
     from neurosim.sim import replay_spikes
 
     chk = if_neurons(x, vth, k, T, device=replay_kwargs.get("device", "cpu"))
-    return replay_spikes(weight, chk.spikes, chk.vth, "ternary", **replay_kwargs), chk
+    return replay_spikes(weight, chk.spikes, chk.vth, _bipolar_rate_code(), **replay_kwargs), chk
+
+
+def _bipolar_rate_code() -> str:
+    """The registered bipolar rate code (ternary): what a folded IF train is, step weight 1."""
+    return next(s.name for s in encoders.REGISTRY.values() if s.rate and s.bipolar)

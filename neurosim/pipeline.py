@@ -32,7 +32,7 @@ from analysis.trace import SpikeTrace
 from . import __version__
 from .report import Section, write_report
 
-DEFAULT_SCHEMES: tuple[str, ...] = ("bitwise-signed", "ternary", "bitwise-twos")
+DEFAULT_SCHEMES: tuple[str, ...] = ("bitwise-signed", "ternary", "bitwise-twos")  # replayed; the first is priced
 DEFAULT_CHIPS: tuple[str, ...] = ("loihi2", "loihi", "truenorth", "spinnaker2")
 DEFAULT_GPUS: tuple[str, ...] = ("h100", "a100")
 # Report section 3: 69.15 % sparsity (bitwise-signed, 3 steps), 18.4 % silent channels,

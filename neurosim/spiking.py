@@ -27,7 +27,7 @@ from .models import LoadedModel
 from .weights import quantize_int8
 
 K_SWEEP: tuple[float, ...] = (2.0, 2.5, 3.0, 3.5, 4.0)  # report Table 11 k values
-CLIP_SWEEP: tuple[tuple[str, int] | None, ...] = (None, ("bitwise-signed", 3), ("bitwise-signed", 4))
+CLIP_SWEEP: tuple[tuple[str, int] | None, ...] = (None, (encoders.DEFAULT_SCHEME, 3), (encoders.DEFAULT_SCHEME, 4))
 _SPIKING_KEYS = frozenset({"k", "clip", "int8_weights", "include_lm_head"})
 
 

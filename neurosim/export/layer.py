@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
+import encoders
 from analysis.fileio import check_target
+
 from .aer import write_aer, write_aer_csv
 from .nir_graph import import_nir, write_nir
 from .selection import LayerSpikes, NeuronSelection, TokenSelection, resolve_tokens, select_layer
@@ -75,7 +77,7 @@ def trace_layer_spikes(
     trace: Any,
     layer: str,
     *,
-    scheme: str = "bitwise-signed",
+    scheme: str = encoders.DEFAULT_SCHEME,
     T: int | None = None,
     bit_order: str = "msb",
     neurons: NeuronSelection = None,
@@ -144,7 +146,7 @@ def export_layer(
     fmt: str,
     out: str | os.PathLike,
     *,
-    scheme: str = "bitwise-signed",
+    scheme: str = encoders.DEFAULT_SCHEME,
     T: int | None = None,
     bit_order: str = "msb",
     neurons: NeuronSelection = None,

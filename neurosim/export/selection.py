@@ -237,7 +237,7 @@ def select_layer(
     *,
     layer: str = "layer",
     layer_id: int = 0,
-    scheme: str = "bitwise-signed",
+    scheme: str = encoders.DEFAULT_SCHEME,
     T: int | None = None,
     bit_order: str = "msb",
     tokens: TokenSelection = None,
