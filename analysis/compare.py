@@ -30,7 +30,9 @@ import numpy as np
 
 import encoders
 
-from .stats import DEFAULT_BUDGETS, LayerStats, SpikeStats, check_window, window_range
+from .stats_accumulator import SpikeStats
+from .stats_counters import LayerStats, check_window, window_range
+from .stats_reference import DEFAULT_BUDGETS
 
 
 
