@@ -33,6 +33,7 @@ import encoders
 from .stats_accumulator import SpikeStats
 from .stats_counters import LayerStats, check_window, window_range
 from .stats_reference import DEFAULT_BUDGETS
+from .tables import markdown_table
 
 
 
@@ -129,28 +130,25 @@ def _row(layers: list[LayerStats], scheme: str, budget: int, bit_order: str) -> 
     }
 
 
-_MD_COLUMNS = [
-    ("scheme", "scheme", "{}"),
-    ("lines_per_channel", "lines/ch", "{}"),
-    ("steps_needed", "T needed (max layer)", "{}"),
-    ("events_per_token", "events/token (lossless)", "{:,.0f}"),
-    ("sparsity", "sparsity (lossless T)", "{:.2%}"),
-    ("budget_steps", "budget T", "{}"),
-    ("budget_range", "range at budget", "{}"),
-    ("events_per_token_at_budget", "events/token @budget", "{:,.0f}"),
-    ("sparsity_at_budget", "sparsity @budget", "{:.2%}"),
-    ("clipped_fraction_at_budget", "clipped @budget", "{:.3%}"),
-    ("bit_order", "bit order", "{}"),
-]
+_MD_COLUMNS = {
+    "scheme": "scheme",
+    "lines_per_channel": "lines/ch",
+    "steps_needed": "T needed (max layer)",
+    "events_per_token": "events/token (lossless)",
+    "sparsity": "sparsity (lossless T)",
+    "budget_steps": "budget T",
+    "budget_range": "range at budget",
+    "events_per_token_at_budget": "events/token @budget",
+    "sparsity_at_budget": "sparsity @budget",
+    "clipped_fraction_at_budget": "clipped @budget",
+    "bit_order": "bit order",
+}
 
 
 def comparison_markdown(rows: list[dict[str, Any]]) -> str:
     """Markdown table of :func:`compare_encoders` rows (model rows; per-layer rows get a layer column)."""
-    cols = ([("layer", "layer", "{}")] if rows and "layer" in rows[0] else []) + _MD_COLUMNS
-    out = ["| " + " | ".join(h for _, h, _ in cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        out.append("| " + " | ".join(fmt.format(r[k]) for k, _, fmt in cols) + " |")
-    return "\n".join(out)
+    cols = (["layer"] if rows and "layer" in rows[0] else []) + list(_MD_COLUMNS)
+    return markdown_table(rows, cols, _MD_COLUMNS)
 
 
 def comparison_to_hdf5(group: Any, rows: list[dict[str, Any]]) -> None:

@@ -10,7 +10,8 @@ from matplotlib.figure import Figure
 import encoders
 
 from .fileio import atomic_file
-from .stats_reference import REPORT_7B, ROLES
+from .roles import ROLES
+from .stats_reference import REPORT_7B
 
 
 DPI = 100  # figures are sized in inches; PNG pixels = inches x DPI
@@ -20,7 +21,7 @@ REPORT_LE7 = REPORT_7B["frac_abs_le_7"]  # report section 3 / Fig. 9: |s| in [0,
 REPORT_GT16 = REPORT_7B["frac_abs_gt_16"]  # report section 3 / Fig. 9: about 1 % above 16
 
 POS_COLOR, NEG_COLOR = "#c0392b", "#2166ac"  # spikes of positive / negative counts
-ROLE_COLORS = dict(zip(ROLES, ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]))
+ROLE_COLORS = dict(zip(ROLES, ["#1f77b4", "#ff7f0e", "#2ca02c", "#bcbd22", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]))
 SCHEME_COLORS = {s.name: s.color for s in encoders.REGISTRY.values()}  # keyed by name (encoders.Scheme.color)
 ENERGY_PARTS = ("compute", "memory", "routing", "static")
 ENERGY_COLORS = dict(zip(ENERGY_PARTS, ["#4c72b0", "#dd8452", "#55a868", "#8c8c8c"]))

@@ -6,50 +6,37 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .compare import compare_encoders, comparison_markdown
-from .plots import write_all_plots
 from .fileio import atomic_file
+from .plots import write_all_plots
 from .stats import REPORT_7B, REPORT_WINDOW, SpikeStats, write_stats
 from .sweep import sweep_markdown
-
-_HEADLINE = [
-    # (summary key, label, format)
-    ("sparsity", "sparsity ({scheme}, {T}-step window)", "{:.2%}"),
-    ("silence", "silence (channels with s = 0 per token)", "{:.1%}"),
-    ("spikes_per_active_channel", "spikes per active channel", "{:.2f}"),
-    ("frac_abs_le_7", "counts with abs(s) in [0, 7]", "{:.1%}"),
-    ("frac_abs_gt_16", "counts with abs(s) > 16", "{:.2%}"),
-]
-
+from .tables import fmt_fraction, headline_rows, markdown_table
 
 def headline_markdown(stats: SpikeStats, model: str = "this model") -> str:
     """The headline statistics of ``stats`` beside the report's SpikingBrain-7B values (markdown)."""
     s = stats.summary()
-    scheme, T = stats.window
-    out = [f"| statistic | {model} | SpikingBrain-7B (report) |", "|---|---|---|"]
-    for key, label, fmt in _HEADLINE:
-        ref = fmt.format(REPORT_7B[key]) if (scheme, T) == REPORT_WINDOW or key != "sparsity" else "n/a"
-        if key == "frac_abs_gt_16":
-            ref = "about " + ref
-        out.append(f"| {label.format(scheme=scheme, T=T)} | {fmt.format(s[key])} | {ref} |")
-    out.append(f"| identity 1 - spikes/active x active / T | {s['sparsity_identity']:.2%} | "
-               f"{1 - REPORT_7B['spikes_per_active_channel'] * (1 - REPORT_7B['silence']) / 3:.2%} |")
-    out.append(f"| never-firing channels | {s['never_firing_channels']} of {s['channels']} | n/a |")
-    out.append(f"| tokens x layers | {s['tokens']} x {s['layers']} | n/a |")
-    return "\n".join(out)
+    rows = headline_rows(s, stats.window, model=model, reference="SpikingBrain-7B (report)")
+    T = stats.window[1]
+    ident = 1 - REPORT_7B["spikes_per_active_channel"] * (1 - REPORT_7B["silence"]) / REPORT_WINDOW[1]
+    rows += [
+        {"statistic": f"identity 1 - spikes/active x active / {T}", model: fmt_fraction(s["sparsity_identity"]),
+         "SpikingBrain-7B (report)": fmt_fraction(ident)},
+        {"statistic": "never-firing channels", model: f"{s['never_firing_channels']} of {s['channels']}",
+         "SpikingBrain-7B (report)": "n/a"},
+        {"statistic": "tokens x layers", model: f"{s['tokens']} x {s['layers']}", "SpikingBrain-7B (report)": "n/a"},
+    ]
+    return markdown_table(rows)
+
+
+_ROLE_COLUMNS = {"scope": "scope", "layers": "layers", "sparsity": "sparsity", "silence": "silence",
+                 "spikes_per_active_channel": "spikes/active", "frac_abs_le_7": "abs(s)<=7",
+                 "frac_abs_gt_16": "abs(s)>16", "max_abs_count": "max abs(s)",
+                 "never_firing_channels": "never-firing", "vth_mean": "mean V_th"}
 
 
 def role_markdown(stats: SpikeStats) -> str:
     """Headline statistics per role and for the model (markdown)."""
-    head = ["scope", "layers", "sparsity", "silence", "spikes/active", "abs(s)<=7", "abs(s)>16", "max abs(s)",
-            "never-firing", "mean V_th"]
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in stats.role_table():
-        out.append(
-            f"| {r['scope']} | {r['layers']} | {r['sparsity']:.2%} | {r['silence']:.1%} | "
-            f"{r['spikes_per_active_channel']:.2f} | {r['frac_abs_le_7']:.1%} | {r['frac_abs_gt_16']:.2%} | "
-            f"{r['max_abs_count']} | {r['never_firing_channels']} | {r['vth_mean']:.3g} |"
-        )
-    return "\n".join(out)
+    return markdown_table(stats.role_table(), list(_ROLE_COLUMNS), _ROLE_COLUMNS)
 
 
 def analyze_trace(

@@ -19,7 +19,9 @@ from .stats_counters import (
     check_window,
     window_events_lut,
 )
-from .stats_reference import REPORT_WINDOW, ROLES, infer_role
+from .roles import ROLES
+from .roles import role_of as infer_role
+from .stats_reference import REPORT_WINDOW
 from .stats_storage import stats_from_hdf5, stats_to_hdf5
 from .trace import SpikeTrace
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import encoders
 
+from .roles import ROLES  # noqa: F401  (re-exported)
+from .roles import role_of as infer_role  # noqa: F401  (the old name)
+
 REPORT_WINDOW: tuple[str, int] = (encoders.DEFAULT_SCHEME, 3)  # report section 3: 3-step bitwise-ternary window
 # SpikingBrain-7B headline statistics, report section 3 (shared/reference/spikingbrain.md);
 # fractions in [0, 1], about 1 % of counts exceed 16.
@@ -18,12 +21,6 @@ SPLIT_SCHEMES: frozenset[str] = frozenset(encoders.scheme_names(signed=False))
 # Step budgets that all carry |s| <= 7, the range holding 94.1 % of the report's counts
 # (section 3): comparisons at these budgets are at equal precision (encoders.Scheme.budget).
 DEFAULT_BUDGETS: dict[str, int] = {s.name: s.budget for s in encoders.REGISTRY.values()}
-ROLES: tuple[str, ...] = ("q", "k", "v", "o", "gate", "up", "down", "lm_head")
-_ROLE_SUFFIX = {
-    "q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o",
-    "gate_proj": "gate", "up_proj": "up", "down_proj": "down", "lm_head": "lm_head",
-}
-
 DEFINITIONS: dict[str, str] = {
     "value": "one integer spike count s of one (token, channel) input of a linear layer",
     "silence": "fraction of values with s == 0",
@@ -39,9 +36,3 @@ DEFINITIONS: dict[str, str] = {
     "unsigned_schemes": f"{' and '.join(encoders.scheme_names(signed=False))} are sign-split: two unipolar lines per channel",
     "vth": "adaptive threshold V_th = mean|x|/k per token, same units as the activations",
 }
-
-
-def infer_role(name: str) -> str:
-    """Role (q, k, v, o, gate, up, down, lm_head) from a Llama-style module name, else ``"other"``."""
-    last = name.rsplit(".", 1)[-1]
-    return _ROLE_SUFFIX.get(last, "other")

@@ -39,12 +39,12 @@ re-exports their public names.
 """
 from __future__ import annotations
 
+from .roles import ALL_ROLES as ROLES  # the roles a LayerInfo may carry (old name)
 from .trace_reader import SpikeTrace, edit_trace
 from .trace_schema import (
     COUNT_DTYPE,
     DEFAULT_ENCODER,
     FORMAT_NAME,
-    ROLES,
     SCHEMA_VERSION,
     LayerInfo,
     TraceError,

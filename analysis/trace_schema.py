@@ -44,9 +44,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .roles import ALL_ROLES
+
 SCHEMA_VERSION = 1
 FORMAT_NAME = "neurosim.spike-trace"
-ROLES: tuple[str, ...] = ("q", "k", "v", "o", "gate", "up", "down", "lm_head", "other")
 DEFAULT_ENCODER = "adaptive-threshold: V_th = clamp(mean(|x|) / k), s = round(x / V_th), per token"
 COUNT_DTYPE = np.int16
 _I16 = np.iinfo(np.int16)
@@ -74,7 +75,7 @@ class LayerInfo:
 
     Attributes:
         name: module name in the model, e.g. ``model.layers.0.self_attn.q_proj``.
-        role: one of :data:`ROLES` (q, k, v, o, gate, up, down, lm_head, other).
+        role: one of :data:`analysis.roles.ALL_ROLES` (q, k, v, qkv, o, gate, up, down, lm_head, other).
         in_features: channels of the layer input (columns of its counts).
         out_features: channels of the layer output.
         index: position of the layer in model order (unique within a trace).
@@ -93,8 +94,8 @@ class LayerInfo:
         """Return self after checking every field; raise ValueError/TypeError naming the problem."""
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"layer name must be a non-empty string, got {self.name!r}")
-        if self.role not in ROLES:
-            raise ValueError(f"layer {self.name!r}: unknown role {self.role!r}; choose one of {', '.join(ROLES)}")
+        if self.role not in ALL_ROLES:
+            raise ValueError(f"layer {self.name!r}: unknown role {self.role!r}; choose one of {', '.join(ALL_ROLES)}")
         for attr in ("in_features", "out_features", "index"):
             value = getattr(self, attr)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool):

@@ -11,9 +11,6 @@ from dataclasses import dataclass
 
 from ._checks import finite_nonneg, positive_int
 
-ROLES: tuple[str, ...] = ("q", "k", "v", "o", "gate", "up", "down", "lm_head")
-
-
 @dataclass(frozen=True)
 class ModelShape:
     """Shape of a Llama-style decoder (SwiGLU MLP, grouped-query attention).

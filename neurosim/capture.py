@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,37 +19,10 @@ import numpy as np
 import torch
 
 import encoders
+from analysis.roles import role_of  # noqa: F401  (re-exported: the one role detector)
 from analysis.trace import LayerInfo, SpikeTrace, TraceWriter
 
 from .models import LoadedModel
-
-_ROLE_PATTERNS: tuple[tuple[str, str], ...] = (
-    # last component of the module name -> role (Llama/Qwen/Mistral/Phi/GPT-NeoX/GPT-2 conventions)
-    (r"q_proj|query|wq", "q"),
-    (r"k_proj|key|wk", "k"),
-    (r"v_proj|value|wv", "v"),
-    (r"o_proj|out_proj|dense|wo", "o"),
-    (r"gate_proj|w1", "gate"),
-    (r"up_proj|w3|fc1|c_fc|dense_h_to_4h", "up"),
-    (r"down_proj|w2|fc2|dense_4h_to_h", "down"),
-    (r"lm_head|embed_out", "lm_head"),
-)
-
-
-def role_of(name: str) -> str:
-    """Role of a linear module from its name: q, k, v, o, gate, up, down, lm_head or other.
-
-    >>> role_of("model.layers.3.self_attn.k_proj"), role_of("model.layers.3.mlp.down_proj")
-    ('k', 'down')
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
-    last = name.rsplit(".", 1)[-1]
-    for pattern, role in _ROLE_PATTERNS:
-        if re.fullmatch(pattern, last):
-            return role
-    return "other"
-
 
 @dataclass
 class _Prompt:

@@ -96,8 +96,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     s = res.summary
     print(f"tokens: {s['tokens']}  layers: {s['layers']}")
-    print(f"sparsity (bitwise-signed, 3 steps): {s['sparsity']:.1%}   silent channels: {s['silence']:.1%}   "
-          f"spikes per active channel: {s['spikes_per_active_channel']:.2f}   |s| <= 7: {s['frac_abs_le_7']:.1%}")
+    from analysis.tables import headline_line
+
+    print(headline_line(s, s["window"]))
     rows = res.energy["platforms"]
     print(f"{'platform':14s} {'J/token':>11s} {'s/token':>11s} {'energy vs ' + args.gpu[0]:>14s}")
     for r in rows:
@@ -115,8 +116,9 @@ def _run_corpus(args: argparse.Namespace) -> int:
     s = res.stats.summary()
     print(f"shards: {len(res.shards)} ({res.reused} reused, {res.computed} computed)  tokens: {res.tokens}  "
           f"time: {res.seconds:.1f} s")
-    print(f"sparsity: {s['sparsity']:.1%}  silent: {s['silence']:.1%}  spikes per active channel: "
-          f"{s['spikes_per_active_channel']:.2f}  |s| <= 7: {s['frac_abs_le_7']:.1%}")
+    from analysis.tables import headline_line
+
+    print(headline_line(s, res.stats.window))
     print(f"manifest: {res.manifest}")
     return 0
 
@@ -160,9 +162,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         with h5py.File(tr.path, "r") as f:
             has_stats = "stats" in f
         if has_stats:
-            s = _stats_of(tr, True).summary()
-            print(f"stats: sparsity {s['sparsity']:.4f}  silence {s['silence']:.4f}  spikes/active "
-                  f"{s['spikes_per_active_channel']:.3f}  |s|<=7 {s['frac_abs_le_7']:.4f}  |s|>16 {s['frac_abs_gt_16']:.4f}")
+            from analysis.tables import headline_line
+
+            st = _stats_of(tr, True)
+            print("stats: " + headline_line(st.summary(), st.window))
         else:
             print("stats: none stored (neurosim run writes them)")
     return 0

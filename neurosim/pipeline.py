@@ -27,6 +27,7 @@ from analysis.compare import compare_encoders
 from analysis.fileio import publish_folder, stage_folder
 from analysis.plots import plot_energy_breakdown, save_figure, write_all_plots
 from analysis.stats import REPORT_WINDOW, SpikeStats, write_stats
+from analysis.tables import headline_rows
 from analysis.trace import SpikeTrace
 
 from . import __version__
@@ -35,9 +36,6 @@ from .report import Section, write_report
 DEFAULT_SCHEMES: tuple[str, ...] = ("bitwise-signed", "ternary", "bitwise-twos")  # replayed; the first is priced
 DEFAULT_CHIPS: tuple[str, ...] = ("loihi2", "loihi", "truenorth", "spinnaker2")
 DEFAULT_GPUS: tuple[str, ...] = ("h100", "a100")
-# Report section 3: 69.15 % sparsity (bitwise-signed, 3 steps), 18.4 % silent channels,
-# 1.13 spikes per active channel, 94.1 % of counts with |s| <= 7 (SpikingBrain-7B, k = 3).
-REPORT_7B = {"sparsity": 0.6915, "silence": 0.184, "spikes_per_active_channel": 1.13, "frac_abs_le_7": 0.941}
 
 
 @dataclass
@@ -188,7 +186,7 @@ def _summary(stats: SpikeStats, tokens: int, n_layers: int, main: Any, results: 
         "tokens": tokens, "layers": n_layers,
         "sparsity": s["sparsity"], "silence": s["silence"],
         "spikes_per_active_channel": s["spikes_per_active_channel"], "frac_abs_le_7": s["frac_abs_le_7"],
-        "frac_abs_gt_16": s["frac_abs_gt_16"],
+        "frac_abs_gt_16": s["frac_abs_gt_16"], "window": tuple(stats.window),
         "scheme": main.scheme, "events_per_token": float(main.events_sent_per_token.mean()),
         "clipped": int(main.clipped),
     }
@@ -201,13 +199,7 @@ def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, res
     def figs(*names: str) -> list[Path]:
         return [p for p in pngs if p.stem in names]
 
-    headline = [
-        {"statistic": "sparsity (bitwise-signed, 3 steps)", "this model": summary["sparsity"], "SpikingBrain-7B report": REPORT_7B["sparsity"]},
-        {"statistic": "silent channels (s = 0)", "this model": summary["silence"], "SpikingBrain-7B report": REPORT_7B["silence"]},
-        {"statistic": "spikes per active channel", "this model": summary["spikes_per_active_channel"], "SpikingBrain-7B report": REPORT_7B["spikes_per_active_channel"]},
-        {"statistic": "fraction of |s| <= 7", "this model": summary["frac_abs_le_7"], "SpikingBrain-7B report": REPORT_7B["frac_abs_le_7"]},
-        {"statistic": "fraction of |s| > 16", "this model": summary["frac_abs_gt_16"], "SpikingBrain-7B report": 0.01},
-    ]
+    headline = headline_rows(summary, stats.window)
     sim_rows = [{"scheme": s, "T": min(r.steps.values()), "events per token (sent)": float(r.events_sent_per_token.mean()),
                  "synaptic ops per token": float(r.synaptic_ops_per_token.mean()), "counts clipped": int(r.clipped),
                  "sparsity": r.total.sparsity} for s, r in replays.items()]

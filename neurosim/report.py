@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from analysis.fileio import write_text
+from analysis.tables import _md, fmt  # noqa: F401  (fmt re-exported: the one number formatter)
+from analysis.tables import columns_of as _columns
 
 
 @dataclass
@@ -26,31 +27,6 @@ class Section:
     text: str = ""
     table: list[dict[str, Any]] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
-
-
-def fmt(value: Any) -> str:
-    """A table cell: floats with 4 significant digits (scientific when tiny or huge)."""
-    if isinstance(value, bool) or value is None:
-        return "" if value is None else str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "n/a"
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
-            return f"{value:.3e}"
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _md(cell: str) -> str:
-    """Escape a Markdown table cell (a bare '|' would end it)."""
-    return str(cell).replace("|", "\\|").replace("\n", " ")
-
-
-def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    return cols
 
 
 def to_markdown(title: str, params: dict[str, Any], sections: Sequence[Section], base: Path) -> str:
