@@ -417,3 +417,24 @@ def _expected_events(counts: np.ndarray, scheme: str, T: int) -> int:
         return int(np.abs(c).sum())
     word = c % (1 << T) if scheme == "bitwise-twos" else np.abs(c)
     return int(sum(((word >> b) & 1).sum() for b in range(T)))
+
+
+def test_replay_settings_object_matches_keywords():
+    """replay_with(ReplaySettings) is replay_layer's keyword form; settings are validated once."""
+    from neurosim.sim import ReplaySettings, replay_layer, replay_with
+
+    rng = np.random.default_rng(5)
+    w = torch.from_numpy(rng.integers(-127, 128, (6, 16))).to(torch.int8)
+    counts = rng.integers(-7, 8, (9, 16))
+    vth = np.full(9, 0.5, np.float32)
+    a = replay_layer(w, counts, vth, "bitwise-signed", 3, "lsb", engine="dense", block_columns=8)
+    b = replay_with(w, counts, vth, ReplaySettings("bitwise-signed", 3, "lsb", block_columns=8, engine="dense"))
+    assert torch.equal(a.acc, b.acc)
+    assert a.activity.synaptic_ops == b.activity.synaptic_ops and a.activity.weight_bytes_touched == b.activity.weight_bytes_touched
+    assert np.array_equal(a.activity.events_per_step, b.activity.events_per_step)
+    s = ReplaySettings()
+    assert s.with_(T=4).T == 4 and s.T is None
+    with pytest.raises(ValueError, match="bit_order"):
+        ReplaySettings(bit_order="mid")
+    with pytest.raises(ValueError, match="unknown scheme"):
+        s.with_(scheme="nope")

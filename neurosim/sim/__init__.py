@@ -7,11 +7,12 @@ the integer accumulators equal the dense integer matmul ``counts @ q.T``. See
 applied and :mod:`neurosim.sim.events` for how events are listed.
 """
 from .engine import ENGINES
-from .layer import LayerReplay, replay_layer, replay_spikes, spike_train, window
+from .layer import LayerReplay, replay_layer, replay_spikes, replay_with, spike_train, window
 from .model import ModelReplay, replay_trace
 from .operand import Operand, prepare_weight
+from .settings import ReplaySettings
 
 __all__ = [
-    "ENGINES", "LayerReplay", "ModelReplay", "Operand",
+    "ENGINES", "LayerReplay", "ModelReplay", "Operand", "ReplaySettings", "replay_with",
     "prepare_weight", "replay_layer", "replay_spikes", "replay_trace", "spike_train", "window",
 ]

@@ -34,9 +34,10 @@ import encoders
 from hw_models import Activity
 
 from .counters import ActivityCounter
-from .engine import Events, check_engine, run_engine
+from .engine import Events, run_engine
 from .events import PlaneEvents, RateEvents
 from .operand import FLOAT32_EXACT, FLOAT64_EXACT, Operand, prepare_weight, weight_shape
+from .settings import ReplaySettings, _check_common
 
 UNSIGNED_SCHEMES = frozenset(encoders.scheme_names(signed=False))  # sign-split candidates (old name)
 CHUNK_BUDGET_BYTES = 256 << 20  # working memory of one token chunk (spike planes + accumulators)
@@ -110,14 +111,6 @@ def as_vth(vth: Any, tokens: int) -> torch.Tensor:
     if v.numel() and (not bool(torch.isfinite(v).all()) or bool((v <= 0).any())):
         raise ValueError("vth must be finite and positive")
     return v
-
-
-def _check_common(scheme: str, bit_order: str, engine: str, block_columns: int) -> None:
-    encoders.check_scheme(scheme)
-    encoders.check_bit_order(bit_order)
-    check_engine(engine)
-    if isinstance(block_columns, bool) or not isinstance(block_columns, (int, np.integer)) or block_columns < 1:
-        raise ValueError(f"block_columns must be a positive integer, got {block_columns!r}")
 
 
 def _check_sign_split(sch: encoders.Scheme, sign_split: bool, where: str = "") -> None:
@@ -332,6 +325,9 @@ def replay_layer(
         operand: a :class:`~neurosim.sim.operand.Operand` prepared earlier for this weight
             (skips preparation; ``weight`` is then only used for its shape).
 
+    The settings travel as one :class:`~neurosim.sim.settings.ReplaySettings`; callers that
+    replay many layers build it once and call :func:`replay_with`.
+
     Returns:
         :class:`LayerReplay`. ``acc`` equals ``counts @ q.T`` exactly (clipped counts if ``clip``).
 
@@ -341,7 +337,34 @@ def replay_layer(
             bit order or engine.
         TypeError: unsupported argument types.
     """
-    _check_common(scheme, bit_order, engine, block_columns)
+    settings = ReplaySettings(scheme, T, bit_order, block_columns, device, clip, sign_split, engine,
+                              token_chunk, out_chunk, keep_group_acc)
+    return replay_with(weight, counts, vth, settings, name=name, role=role, same_input_as=same_input_as,
+                       operand=operand)
+
+
+def replay_with(
+    weight: Any,
+    counts: Any,
+    vth: Any,
+    settings: ReplaySettings,
+    *,
+    name: str = "",
+    role: str = "",
+    same_input_as: str | None = None,
+    operand: Operand | None = None,
+) -> LayerReplay:
+    """:func:`replay_layer` with its settings as one validated :class:`ReplaySettings`.
+
+    ``name``, ``role`` and ``same_input_as`` label the Activity; ``operand`` is a weight
+    prepared earlier (see :func:`replay_layer` for every argument).
+    """
+    if not isinstance(settings, ReplaySettings):
+        raise TypeError(f"settings must be ReplaySettings, got {type(settings).__name__}")
+    s = settings
+    scheme, T, bit_order, block_columns, device = s.scheme, s.T, s.bit_order, s.block_columns, s.device
+    clip, sign_split, engine, token_chunk = s.clip, s.sign_split, s.engine, s.token_chunk
+    out_chunk, keep_group_acc = s.out_chunk, s.keep_group_acc
     out_f, in_f = weight_shape(weight) if operand is None else (operand.out_features, operand.in_features)
     c = as_counts(counts)
     _check_in_features("counts", int(c.shape[1]), in_f, name)

@@ -11,7 +11,8 @@ from tqdm.auto import tqdm
 import encoders
 from hw_models import Activity
 
-from .layer import LayerReplay, _check_common, replay_layer
+from .layer import LayerReplay, _check_common, replay_with
+from .settings import ReplaySettings
 from .operand import weight_shape
 
 
@@ -141,6 +142,7 @@ def replay_trace(
     steps: dict[str, int] = {}
     outputs: dict[str, LayerReplay] = {}
     dev = torch.device(device)
+    settings = ReplaySettings(scheme, T, bit_order, block_columns, dev, clip, sign_split, engine, token_chunk)
     bar = tqdm(total=len(names), desc=f"replay {scheme}", unit="layer", disable=not progress)
     try:
         for name in names:
@@ -151,12 +153,8 @@ def replay_trace(
                 w = w.weight
             if isinstance(w, torch.Tensor) and w.is_floating_point():
                 w = w.detach().to(dev)  # quantize where the replay runs
-            r = replay_layer(
-                w, counts, vth, scheme, T, bit_order,
-                block_columns=block_columns, device=dev, name=name, role=info.role, clip=clip,
-                sign_split=sign_split, engine=engine, token_chunk=token_chunk,
-                same_input_as=getattr(info, "same_input_as", None),
-            )
+            r = replay_with(w, counts, vth, settings, name=name, role=info.role,
+                            same_input_as=getattr(info, "same_input_as", None))
             acts[name], steps[name] = r.activity, r.steps
             if keep_outputs:
                 outputs[name] = r
