@@ -261,7 +261,7 @@ def cmd_raster(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export one layer's spike events for hardware teams (docs/export-formats.md)."""
-    from .export import export_layer
+    from .export import ExportSettings, export_with
 
     weight = None
     if args.format == "nir" and args.model is not None:
@@ -285,9 +285,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         except ValueError:
             raise CLIError(f"--neurons takes comma-separated integers, got {args.neurons!r}") from None
     with _open_trace(args.trace) as tr:
-        path = export_layer(tr, args.layer, args.format, args.out, scheme=args.scheme, T=args.T,
-                            bit_order=args.bit_order, neurons=neurons, tokens=tokens, weight=weight,
-                            overwrite=args.overwrite)
+        settings = ExportSettings(args.scheme, args.T, args.bit_order, neurons, tokens, overwrite=args.overwrite)
+        path = export_with(tr, args.layer, args.format, args.out, settings, weight=weight)
     print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0
 

@@ -653,3 +653,18 @@ def test_encoding_on_cuda_matches_cpu(data):
                        layer=LAYER, layer_id=17, scheme="bitwise-signed", k=3.0, device="cuda").events
     for f in ("timestamp", "token", "step", "neuron", "polarity"):
         np.testing.assert_array_equal(getattr(gpu, f), getattr(cpu, f))
+
+
+def test_export_settings_object(tmp_path, data):
+    """export_with(ExportSettings) writes what export_layer's keywords write; settings validated once."""
+    from neurosim.export import WRITERS, ExportSettings, export_with
+
+    counts, vth = data
+    info = LayerInfo(LAYER, "down", counts.shape[1], 4, 0)
+    tr = SpikeTrace.from_arrays(model_id="t", k=3.0, tokens=np.arange(counts.shape[0]), layers=[(info, counts, vth)])
+    a = export_layer(tr, LAYER, "aer", tmp_path / "a.aer", T=4, tokens=(0, 5))
+    b = export_with(tr, LAYER, "aer", tmp_path / "b.aer", ExportSettings(T=4, tokens=(0, 5)))
+    assert a.read_bytes() == b.read_bytes()
+    assert set(WRITERS) == set(FORMATS)
+    with pytest.raises(ValueError, match="bit_order"):
+        ExportSettings(bit_order="x")

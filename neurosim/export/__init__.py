@@ -21,9 +21,12 @@ from .aer import (
 )
 from .layer import (
     FORMATS,
+    WRITERS,
+    ExportSettings,
     check_format,
     default_filename,
     export_layer,
+    export_with,
     resolve_output,
     trace_layer_spikes,
     write_layer_spikes,
@@ -43,10 +46,10 @@ from .tonic_npy import TONIC_DTYPE, TonicFile, read_tonic, sidecar_path, tonic_e
 from .vcd import VcdFile, read_vcd, write_vcd
 
 __all__ = [
-    "AER_HEADER_DTYPE", "AER_MAGIC", "AER_RECORD_DTYPE", "AER_VERSION", "FORMATS", "SCHEME_CODES",
+    "AER_HEADER_DTYPE", "AER_MAGIC", "AER_RECORD_DTYPE", "AER_VERSION", "FORMATS", "SCHEME_CODES", "WRITERS",
     "TONIC_DTYPE", "AerFile", "LayerSpikes", "SpikeEventTable", "TonicFile", "VcdFile",
     "aer_records", "check_format", "decode_events", "default_filename", "expected_counts",
-    "export_layer", "layer_graph", "read_aer", "read_aer_csv", "read_nir", "read_tonic", "read_vcd",
+    "ExportSettings", "export_layer", "export_with", "layer_graph", "read_aer", "read_aer_csv", "read_nir", "read_tonic", "read_vcd",
     "resolve_neurons", "resolve_output", "resolve_tokens", "select_layer", "sidecar_path", "tonic_events",
     "trace_layer_spikes", "write_aer", "write_aer_csv", "write_layer_spikes", "write_nir",
     "write_tonic", "write_vcd",

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -18,8 +19,51 @@ from .selection import LayerSpikes, NeuronSelection, TokenSelection, resolve_tok
 from .tonic_npy import sidecar_path, write_tonic
 from .vcd import write_vcd
 
-FORMATS: tuple[str, ...] = ("aer", "csv", "npy", "nir", "vcd")
-EXTENSIONS: dict[str, str] = {"aer": ".aer", "csv": ".csv", "npy": ".npy", "nir": ".nir", "vcd": ".vcd"}
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """How a layer's spikes are coded, selected and written (one validated object, tonic-style).
+
+    Attributes:
+        scheme, T, bit_order: spike coding; ``T=None`` uses the Int2Spike default for the
+            selected tokens.
+        neurons: neuron (input channel) ids to export; None = all.
+        tokens: contiguous token range (slice, range or (start, stop)); None = all.
+        timescale, bipolar: VCD options; step_us: microseconds per step in the npy ``t``.
+        device: where to run the encoder.
+        overwrite: replace an existing file (otherwise FileExistsError, nothing written).
+    """
+
+    scheme: str = encoders.DEFAULT_SCHEME
+    T: int | None = None
+    bit_order: str = "msb"
+    neurons: NeuronSelection = None
+    tokens: TokenSelection = None
+    timescale: str = "1ns"
+    bipolar: str = "pair"
+    step_us: int = 1
+    device: str | torch.device | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        encoders.get_scheme(self.scheme)
+        encoders.check_bit_order(self.bit_order)
+
+
+# The export-format registry: name -> (file extension, writer(ls, out, weight, settings)).
+# A new format is one module with its writer and one entry here.
+_Writer = Callable[[LayerSpikes, Path, Any, ExportSettings], Path]
+WRITERS: dict[str, tuple[str, _Writer]] = {
+    "aer": (".aer", lambda ls, out, w, s: write_aer(ls, out, overwrite=s.overwrite)),
+    "csv": (".csv", lambda ls, out, w, s: write_aer_csv(ls, out, overwrite=s.overwrite)),
+    "npy": (".npy", lambda ls, out, w, s: write_tonic(ls, out, step_us=s.step_us, overwrite=s.overwrite)),
+    "nir": (".nir", lambda ls, out, w, s: write_nir(ls, out, weight=w, overwrite=s.overwrite)),
+    "vcd": (".vcd", lambda ls, out, w, s: write_vcd(ls, out, timescale=s.timescale, bipolar=s.bipolar,
+                                                    overwrite=s.overwrite)),
+}
+FORMATS: tuple[str, ...] = tuple(WRITERS)
+EXTENSIONS: dict[str, str] = {fmt: ext for fmt, (ext, _) in WRITERS.items()}
 
 
 def check_format(fmt: str) -> str:
@@ -126,18 +170,15 @@ def write_layer_spikes(
     step_us: int = 1,
 ) -> Path:
     """Write ``ls`` in format ``fmt`` (see :data:`FORMATS`); ``out`` may be a directory."""
-    out = resolve_output(out, ls.layer, ls.scheme, fmt, overwrite)
+    settings = ExportSettings(ls.scheme, overwrite=overwrite, timescale=timescale, bipolar=bipolar, step_us=step_us)
+    return _write(ls, fmt, out, weight, settings)
+
+
+def _write(ls: LayerSpikes, fmt: str, out: str | os.PathLike, weight: Any, settings: ExportSettings) -> Path:
+    path = resolve_output(out, ls.layer, ls.scheme, fmt, settings.overwrite)
     if weight is not None and fmt != "nir":
         raise ValueError(f"weight is only used by the 'nir' format, not {fmt!r}")
-    if fmt == "aer":
-        return write_aer(ls, out, overwrite=overwrite)
-    if fmt == "csv":
-        return write_aer_csv(ls, out, overwrite=overwrite)
-    if fmt == "npy":
-        return write_tonic(ls, out, step_us=step_us, overwrite=overwrite)
-    if fmt == "nir":
-        return write_nir(ls, out, weight=weight, overwrite=overwrite)
-    return write_vcd(ls, out, timescale=timescale, bipolar=bipolar, overwrite=overwrite)
+    return WRITERS[fmt][1](ls, path, weight, settings)
 
 
 def export_layer(
@@ -181,14 +222,21 @@ def export_layer(
         FileExistsError: ``out`` exists and ``overwrite`` is False.
         ImportError: ``fmt="nir"`` without the ``nir`` package (``pip install nir``).
     """
-    resolve_output(out, layer, scheme, fmt, overwrite)  # fail fast, before reading the trace
+    settings = ExportSettings(scheme, T, bit_order, neurons, tokens, timescale, bipolar, step_us, device, overwrite)
+    return export_with(trace, layer, fmt, out, settings, weight=weight)
+
+
+def export_with(trace: Any, layer: str, fmt: str, out: str | os.PathLike, settings: ExportSettings,
+                *, weight: Any = None) -> Path:
+    """:func:`export_layer` with its settings as one :class:`ExportSettings`; returns the path written."""
+    if not isinstance(settings, ExportSettings):
+        raise TypeError(f"settings must be ExportSettings, got {type(settings).__name__}")
+    s = settings
+    resolve_output(out, layer, s.scheme, fmt, s.overwrite)  # fail fast, before reading the trace
     if weight is not None and fmt != "nir":
         raise ValueError(f"weight is only used by the 'nir' format, not {fmt!r}")
     if fmt == "nir":
         import_nir()
-    ls = trace_layer_spikes(
-        trace, layer, scheme=scheme, T=T, bit_order=bit_order, neurons=neurons, tokens=tokens, device=device
-    )
-    return write_layer_spikes(
-        ls, fmt, out, weight=weight, overwrite=overwrite, timescale=timescale, bipolar=bipolar, step_us=step_us
-    )
+    ls = trace_layer_spikes(trace, layer, scheme=s.scheme, T=s.T, bit_order=s.bit_order, neurons=s.neurons,
+                            tokens=s.tokens, device=s.device)
+    return _write(ls, fmt, out, weight, s)
