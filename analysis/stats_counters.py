@@ -297,6 +297,8 @@ class CountState:
             n_neg = int(self.over_neg.sum())
             return exact + self.over_pop_pos + T * n_neg - self.over_pop_negm1
         exact = int(_lossless_events_lut(scheme, 0) @ self.hist)
+        if sch.events_per_count is not None:  # graded codes: a fixed number of events per non-zero count
+            return exact + sch.events_per_count * int(self.over_pos.sum() + self.over_neg.sum())
         if sch.rate:
             return exact + self.over_sum_abs
         return exact + self.over_pop_pos + self.over_pop_neg
