@@ -5,7 +5,7 @@ Every ``plot_*`` function returns a :class:`matplotlib.figure.Figure` (Agg canva
 pyplot global state, safe in threads and on headless machines); :func:`save_figure` writes
 it as PNG and SVG atomically; :func:`write_all_plots` writes the whole set into a folder.
 Reference values drawn on the figures are the SpikingBrain-7B report's
-(shared/reference/spikingbrain.md, section 3).
+(SpikingBrain report, arXiv:2509.05276).
 """
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ from .stats import (
 from .sweep import REPORT_TABLE11
 
 DPI = 100  # figures are sized in inches; PNG pixels = inches x DPI
-REPORT_SPARSITY = REPORT_7B["sparsity"]  # report section 3: 3-step bitwise-ternary window
-REPORT_SILENCE = REPORT_7B["silence"]  # report section 3: silent channels per token
-REPORT_LE7 = REPORT_7B["frac_abs_le_7"]  # report section 3 / Fig. 9: |s| in [0, 7]
-REPORT_GT16 = REPORT_7B["frac_abs_gt_16"]  # report section 3 / Fig. 9: about 1 % above 16
+REPORT_SPARSITY = REPORT_7B["sparsity"]  # arXiv:2509.05276: 3-step bitwise-ternary window
+REPORT_SILENCE = REPORT_7B["silence"]  # arXiv:2509.05276: silent channels per token
+REPORT_LE7 = REPORT_7B["frac_abs_le_7"]  # arXiv:2509.05276, Fig. 9: |s| in [0, 7]
+REPORT_GT16 = REPORT_7B["frac_abs_gt_16"]  # arXiv:2509.05276, Fig. 9: about 1 % above 16
 
 POS_COLOR, NEG_COLOR = "#c0392b", "#2166ac"  # spikes of positive / negative counts
 ROLE_COLORS = dict(zip(ROLES, ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]))

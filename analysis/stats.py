@@ -1,6 +1,6 @@
 """Streaming, mergeable spike statistics with the SpikingBrain report's definitions.
 
-Definitions (shared/reference/spikingbrain.md, section 3). A *value* is one integer spike
+Definitions as in the SpikingBrain report, arXiv:2509.05276 (statistics of SpikingBrain-7B). A *value* is one integer spike
 count ``s`` of one (token, channel) input of a linear layer.
 
 * **silence**: fraction of values with ``s == 0`` (per token: fraction of the layer's
@@ -64,8 +64,8 @@ VTH_FIXED_SHIFT = 40  # V_th summed exactly as integers in units of 2**-40 (floa
 VTH_LIMIT = 1e6  # largest V_th accepted (keeps the fixed-point sum inside int64 per value)
 ROW_BLOCK = 1 << 22  # values processed per block inside update() (bounds temporary memory)
 
-REPORT_WINDOW: tuple[str, int] = ("bitwise-signed", 3)  # report section 3: 3-step bitwise-ternary window
-# SpikingBrain-7B headline statistics, report section 3 (shared/reference/spikingbrain.md);
+REPORT_WINDOW: tuple[str, int] = ("bitwise-signed", 3)  # arXiv:2509.05276: 3-step bitwise-ternary window
+# SpikingBrain-7B headline statistics (SpikingBrain report, arXiv:2509.05276);
 # fractions in [0, 1], about 1 % of counts exceed 16.
 REPORT_7B: dict[str, float] = {
     "sparsity": 0.6915,
@@ -76,7 +76,7 @@ REPORT_7B: dict[str, float] = {
 }
 SPLIT_SCHEMES: frozenset[str] = frozenset({"binary", "bitwise"})  # sign-split: two lines per channel
 # Step budgets that all carry |s| <= 7, the range holding 94.1 % of the report's counts
-# (section 3): comparisons at these budgets are at equal precision.
+# (arXiv:2509.05276): comparisons at these budgets are at equal precision.
 DEFAULT_BUDGETS: dict[str, int] = {
     "binary": 7,
     "ternary": 7,
@@ -864,7 +864,7 @@ class SpikeStats:
         a["vth_log10_range"] = np.array([VTH_LOG10_MIN, VTH_LOG10_MAX])
         a["vth_bins_per_decade"] = VTH_BINS_PER_DECADE
         a["definitions"] = json.dumps(DEFINITIONS, indent=1)
-        a["source"] = "shared/reference/spikingbrain.md section 3 (SpikingBrain technical report)"
+        a["source"] = "SpikingBrain technical report, arXiv:2509.05276 (statistics of SpikingBrain-7B)"
         layers = self.ordered_layers()
         g = group.create_group("layers")
         text = h5py.string_dtype("utf-8")

@@ -35,7 +35,7 @@ from .report import Section, write_report
 DEFAULT_SCHEMES: tuple[str, ...] = ("bitwise-signed", "ternary", "bitwise-twos")
 DEFAULT_CHIPS: tuple[str, ...] = ("loihi2", "loihi", "truenorth", "spinnaker2")
 DEFAULT_GPUS: tuple[str, ...] = ("h100", "a100")
-# Report section 3: 69.15 % sparsity (bitwise-signed, 3 steps), 18.4 % silent channels,
+# SpikingBrain report (arXiv:2509.05276): 69.15 % sparsity (bitwise-signed, 3 steps), 18.4 % silent channels,
 # 1.13 spikes per active channel, 94.1 % of counts with |s| <= 7 (SpikingBrain-7B, k = 3).
 REPORT_7B = {"sparsity": 0.6915, "silence": 0.184, "spikes_per_active_channel": 1.13, "frac_abs_le_7": 0.941}
 
@@ -237,7 +237,7 @@ def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, res
                  "synaptic ops per token": float(r.synaptic_ops_per_token.mean()), "counts clipped": int(r.clipped),
                  "sparsity": r.total.sparsity} for s, r in replays.items()]
     return [
-        Section("Spike statistics", "Definitions as in the SpikingBrain report (section 3 of the reference); "
+        Section("Spike statistics", "Definitions as in the SpikingBrain report (arXiv:2509.05276); "
                 "the 7B figures are the report's, for a much larger model on other text.", headline,
                 figs("count_histogram", "layer_sparsity_silence", "vth_distribution", "steps_coverage")),
         Section("Spike rasters", "Time runs along x (token x step); sampled input channels along y.", [],

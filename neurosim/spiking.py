@@ -2,8 +2,8 @@
 
 In spiking mode every hooked nn.Linear computes from its input's spike counts instead of
 the float input: ``y = W @ (V_th * s)`` (= ``V_th * W @ s``), with ``s = round(x / V_th)`` and
-``V_th = mean|x| / k`` per token (report eqs. 19-23, shared/reference/spikingbrain.md
-section 1). Optionally the counts are clamped to what ``T`` steps of an encoder scheme can
+``V_th = mean|x| / k`` per token (SpikingBrain report, arXiv:2509.05276,
+eqs. 19-23). Optionally the counts are clamped to what ``T`` steps of an encoder scheme can
 carry, and the weights replaced by symmetric INT8 with per-group-128 scales as in the
 released W8ASpike checkpoint (:func:`neurosim.weights.quantize_int8`).
 """
