@@ -79,7 +79,7 @@ def k_sweep(
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(ks, desc="k sweep", unit="k", leave=False)
+        iterator = tqdm(ks, desc="k sweep", unit="k", leave=False, disable=None)  # None: terminal only
     for k in iterator:
         st = SpikeStats(window)
         st.update_trace(counts_for_k(k), progress=False)

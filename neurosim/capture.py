@@ -374,7 +374,7 @@ def capture(
         out, model_id=loaded.model_id, k=float(k), overwrite=overwrite, attrs=meta, compression=compression,
         expected_tokens=total, workers=workers,
     ) as writer, _Recorder(writer, layers, float(k), output_head(model)) as rec, torch.inference_mode(), tqdm(
-        total=total, unit="tok", desc="capture", disable=not progress
+        total=total, unit="tok", unit_scale=False, desc="capture", disable=None if progress else True
     ) as bar:
         for p in items:  # loop over prompts, then over chunks
             writer.begin_prompt(p.text)

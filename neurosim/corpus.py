@@ -105,7 +105,7 @@ def _model(model_path: str | None, device: str):
     key = (model_path, device)
     if key not in _MODEL_CACHE:
         _MODEL_CACHE.clear()  # one model per worker process
-        _MODEL_CACHE[key] = load_model(model_path, device=device)
+        _MODEL_CACHE[key] = load_model(model_path, device=device, progress=False)  # workers show no bars
     return _MODEL_CACHE[key]
 
 
@@ -263,7 +263,7 @@ def run_corpus(
 def _bar(total: int, initial: int, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc="corpus shards", unit="shard", disable=not enabled)
+    return tqdm(total=total, initial=initial, desc="corpus shards", unit="shard", disable=None if enabled else True)
 
 
 def _run_dask(todo: list[ShardSpec], settings: dict[str, Any], n_workers: int, scheduler: str | None,

@@ -13,6 +13,7 @@ half-written under the output name.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import shutil
@@ -53,14 +54,31 @@ class RunResult:
     energy: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
+def gpu_display_name(preset: str) -> str:
+    """The name users type and read for a GPU preset: ``h100_sxm`` -> ``h100`` (the SXM form is the only one)."""
+    short = preset[: -len("_sxm")] if preset.endswith("_sxm") else preset
+    return short if short == preset or short not in hw_models.GPU_PRESETS else preset
+
+
+def gpu_choices() -> list[str]:
+    """GPU names the command line accepts, as shown in help, errors and tables."""
+    return [gpu_display_name(g) for g in hw_models.GPU_PRESETS]
+
+
 def resolve_platforms(chips: Sequence[str], gpus: Sequence[str]) -> tuple[list[Any], list[Any]]:
     """Look up chip and GPU presets by name; ValueError names the unknown one and the choices.
 
-    GPU names may drop the form factor: ``h100`` means ``h100_sxm``.
+    GPU names may drop the form factor: ``h100`` means ``h100_sxm``. The returned GPU specs
+    carry the short name (``h100``), so tables, plots and reports show the name users type.
     """
-    gpu_names = [g if g in hw_models.GPU_PRESETS or f"{g}_sxm" not in hw_models.GPU_PRESETS else f"{g}_sxm"
-                 for g in gpus]
-    return [hw_models.get_chip(c) for c in chips], [hw_models.get_gpu(g) for g in gpu_names]
+    specs = []
+    for g in gpus:
+        preset = g if g in hw_models.GPU_PRESETS else f"{g}_sxm"
+        if preset not in hw_models.GPU_PRESETS:
+            raise ValueError(f"unknown GPU preset {g!r}; choose one of {', '.join(gpu_choices())}")
+        spec = hw_models.get_gpu(preset)
+        specs.append(dataclasses.replace(spec, name=gpu_display_name(spec.name)))
+    return [hw_models.get_chip(c) for c in chips], specs
 
 
 def _versions() -> dict[str, str]:
@@ -149,7 +167,7 @@ def run_pipeline(
     try:
         if loaded is None:
             log("loading model ...")
-            loaded = load_model(model, device=device)
+            loaded = load_model(model, device=device, progress=progress)
         log(f"capturing spike counts ({loaded.model_id}) ...")
         trace_path = tmp / "trace.h5"
         trace = capture(loaded, prompts, trace_path, k=k, progress=progress, max_tokens=max_tokens)
@@ -214,6 +232,7 @@ def _summary(stats: SpikeStats, tokens: int, n_layers: int, main: Any, results: 
         "sparsity": s["sparsity"], "silence": s["silence"],
         "spikes_per_active_channel": s["spikes_per_active_channel"], "frac_abs_le_7": s["frac_abs_le_7"],
         "frac_abs_gt_16": s["frac_abs_gt_16"],
+        "window_scheme": s["window_scheme"], "window_steps": s["window_steps"], "clipped_fraction": s["clipped_fraction"],
         "scheme": main.scheme, "events_per_token": float(main.events_sent_per_token.mean()),
         "clipped": int(main.clipped),
     }

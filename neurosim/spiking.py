@@ -225,7 +225,7 @@ def perplexity_sweep(
     ppl_float = perplexity(loaded, body, max_tokens=max_tokens)
     combos = [(k, c, w) for w in int8_weights for c in clips for k in ks]
     rows = []
-    for k, c, w in tqdm(combos, desc="perplexity sweep", disable=not progress):
+    for k, c, w in tqdm(combos, desc="perplexity sweep", disable=None if progress else True):
         opts = {"k": k, "clip": c, "int8_weights": bool(w), "include_lm_head": include_lm_head}
         with spiking_mode(loaded.model, **opts) as stats:  # clip rate from the same pass
             ppl = perplexity(loaded, body, max_tokens=max_tokens)

@@ -102,6 +102,8 @@ def trace_layer_spikes(
         if model_id:
             info["model_id"] = str(model_id)
         info = {key: v for key, v in info.items() if v is not None}
+        # Recorded in every format: a T the caller chose, or the lossless one (nothing clipped).
+        info["T_rule"] = "given" if T is not None else "lossless: Int2Spike default for the exported tokens"
         k = getattr(tr, "k", None)
     finally:
         if opened:

@@ -140,7 +140,7 @@ def replay_trace(
     steps: dict[str, int] = {}
     outputs: dict[str, LayerReplay] = {}
     dev = torch.device(device)
-    bar = tqdm(total=len(names), desc=f"replay {scheme}", unit="layer", disable=not progress)
+    bar = tqdm(total=len(names), desc=f"replay {scheme}", unit="layer", disable=None if progress else True)
     try:
         for name in names:
             info = trace.layer(name)
