@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 import hw_models
 from analysis.compare import compare_encoders
 from analysis.plots import plot_energy_breakdown, save_figure, write_all_plots
-from analysis.stats import REPORT_WINDOW, SpikeStats, write_stats
+from analysis.stats import REPORT_WINDOW, SpikeStats, window_range, write_stats
 from analysis.trace import SpikeTrace
 
 from . import __version__
@@ -199,11 +199,12 @@ def run_pipeline(
                                    model=_short_model(loaded.model_id))
             tokens = trace.n_tokens
             n_layers = len(trace.layers)
+            prompt_text = list(trace.prompt_text or [])
         write_stats(trace_path, stats)
         summary = _summary(stats, tokens, n_layers, main, results)
         pngs = sorted(p for paths in figs.values() for p in paths if p.suffix == ".png")
         params = {
-            "model": loaded.model_id, "prompt tokens": tokens, "k": k, "statistics window": f"{window[0]}, T = {window[1]}",
+            "model": loaded.model_id, "prompt": _prompt_line(prompt_text), "prompt tokens": tokens, "k": k, "statistics window": f"{window[0]}, T = {window[1]}",
             "schemes replayed": ", ".join(f"{s} (T = {DEFAULT_BUDGETS[s]})" for s in schemes),
             "chips": ", ".join(chips), "gpus": ", ".join(gpus), "device": device,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -211,6 +212,7 @@ def run_pipeline(
             **{f"version {k_}": v for k_, v in _versions().items()},
         }
         sections = _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, results, tmp, pngs)
+        sections.append(_caveats(summary, _short_model(loaded.model_id), replays))
         md, page = write_report(tmp, "neurosim run report", params, sections)
         _publish(tmp, folder)
     except BaseException:
@@ -219,6 +221,41 @@ def run_pipeline(
     moved = [folder / p.relative_to(tmp) for p in pngs]
     return RunResult(folder, folder / "trace.h5", folder / md.name, folder / page.name, moved, summary,
                      {"platforms": energy_rows, "qwen2.5-7b": scaled_rows})
+
+
+def _prompt_line(texts: Sequence[str], width: int = 600) -> str:
+    """The prompt as the report shows it: whitespace collapsed, long texts cut with their length stated."""
+    if not texts:
+        return "(not stored in the trace)"
+    one = " ".join(texts[0].split())
+    if len(one) > width:
+        one = f"{one[:width]}... ({len(texts[0])} characters)"
+    return one + (f" (and {len(texts) - 1} more prompts)" if len(texts) > 1 else "")
+
+
+def _caveats(summary: dict[str, Any], model: str, replays: dict[str, Any]) -> Section:
+    """The closing section: what the numbers above mean, and what they do not."""
+    main = replays[summary["scheme"]]
+    T = min(main.steps.values())
+    lo, hi = window_range(summary["window_scheme"], summary["window_steps"])
+    points = [
+        f"What this run shows: on {summary['tokens']} tokens, {model} quantized with the SpikingBrain rule "
+        f"(s = round(x / V_th), V_th = mean|x| / k) has {summary['sparsity']:.1%} sparsity at "
+        f"{summary['window_scheme']}, T = {summary['window_steps']} (SpikingBrain-7B: "
+        f"{REPORT_7B['sparsity']:.2%}), {summary['silence']:.1%} silent channels and "
+        f"{summary['spikes_per_active_channel']:.2f} spikes per active channel; replayed as {summary['scheme']} "
+        f"spike trains, the INT8 accumulators equal the dense integer matmul of the (clipped) counts.",
+        f"Clipping: {summary['clipped_fraction']:.1%} of counts do not fit the {summary['window_steps']}-step window "
+        f"(outside [{lo}, {hi}]); the window statistics and the {summary['scheme']} replay (T = {T}) clip "
+        f"them ({summary['clipped']} counts in the replay), so they are not lossless for those values.",
+        f"Not a spiking-trained model: {model} was neither trained nor converted for spiking; these are its "
+        "activations under the SpikingBrain quantizer, on one short text. Statistics vary with the text: "
+        "`neurosim run --corpus` measures many prompts.",
+        "Energy and latency are model estimates (counted operations and bytes priced with published per-operation "
+        "energies and chip figures; docs/hardware.md), not measurements on neuromorphic hardware. The Qwen2.5-7B rows "
+        "assume this model's per-role statistics carry over to a larger model.",
+    ]
+    return Section("What this run shows, and caveats", "\n\n".join(points))
 
 
 def _short_model(model_id: str) -> str:
