@@ -447,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--scheme", default="bitwise-signed", choices=schemes)
     e.add_argument("--T", type=int, help="step budget (default: the scheme's budget, bitwise-signed 3)")
     e.add_argument("--chip", nargs="+", default=["loihi2", "loihi", "truenorth", "spinnaker2"])
-    e.add_argument("--gpu", nargs="+", default=["h100", "a100"])
+    e.add_argument("--gpu", nargs="+", default=["h100", "a100"], help="GPU presets (a100, h100, h200)")
     e.add_argument("--model", help="the trace's model, if not the embedded one (its weights are replayed)")
     e.set_defaults(func=cmd_energy)
 

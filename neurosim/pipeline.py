@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import hw_models
-from analysis.compare import compare_encoders
+from analysis.compare import compare_encoders, comparison_caption
 from analysis.plots import plot_energy_breakdown, save_figure, write_all_plots
 from analysis.stats import REPORT_WINDOW, SpikeStats, window_range, write_stats
 from analysis.trace import SpikeTrace
@@ -249,8 +249,8 @@ def _caveats(summary: dict[str, Any], model: str, replays: dict[str, Any]) -> Se
         f"(outside [{lo}, {hi}]); the window statistics and the {summary['scheme']} replay (T = {T}) clip "
         f"them ({summary['clipped']} counts in the replay), so they are not lossless for those values.",
         f"Not a spiking-trained model: {model} was neither trained nor converted for spiking; these are its "
-        "activations under the SpikingBrain quantizer, on one short text. Statistics vary with the text: "
-        "`neurosim run --corpus` measures many prompts.",
+        "activations under the SpikingBrain quantizer, on one short text. Statistics vary with the text; "
+        "a corpus run (neurosim run --corpus) measures many prompts.",
         "Energy and latency are model estimates (counted operations and bytes priced with published per-operation "
         "energies and chip figures; docs/hardware.md), not measurements on neuromorphic hardware. The Qwen2.5-7B rows "
         "assume this model's per-role statistics carry over to a larger model.",
@@ -288,6 +288,8 @@ def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, res
         {"statistic": "spikes per active channel", "this model": summary["spikes_per_active_channel"], "SpikingBrain-7B report": REPORT_7B["spikes_per_active_channel"]},
         {"statistic": "fraction of |s| <= 7", "this model": summary["frac_abs_le_7"], "SpikingBrain-7B report": REPORT_7B["frac_abs_le_7"]},
         {"statistic": "fraction of |s| > 16", "this model": summary["frac_abs_gt_16"], "SpikingBrain-7B report": 0.01},
+        {"statistic": f"fraction clipped at {summary['window_scheme']}, T = {summary['window_steps']}",
+         "this model": summary["clipped_fraction"], "SpikingBrain-7B report": 1 - REPORT_7B["frac_abs_le_7"]},
     ]
     sim_rows = [{"scheme": s, "T": min(r.steps.values()), "events per token (sent)": float(r.events_sent_per_token.mean()),
                  "synaptic ops per token": float(r.synaptic_ops_per_token.mean()), "counts clipped": int(r.clipped),
@@ -298,8 +300,7 @@ def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, res
                 figs("count_histogram", "layer_sparsity_silence", "vth_distribution", "steps_coverage")),
         Section("Spike rasters", "Time runs along x (token x step); sampled input channels along y.", [],
                 [p for p in pngs if p.stem.startswith("raster")]),
-        Section("Encoder comparison", "Every scheme on the same counts, each at its step budget; "
-                "unsigned schemes carry the sign on a second line.", comparison, figs("encoder_comparison")),
+        Section("Encoder comparison", comparison_caption(comparison), comparison, figs("encoder_comparison")),
         Section("Event-driven replay", "Spike trains replayed step by step through the layers' INT8 weights "
                 "(per-group-128 scales, as W8ASpike); accumulators equal the dense integer matmul exactly.", sim_rows),
         Section("Energy and latency per token", "Priced from the replay's activity records; GPU rows are the roofline "
