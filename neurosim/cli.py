@@ -21,6 +21,10 @@ class UsageError(CLIError):
     """A bad argument value, refused before any slow work starts: one line, exit code 2."""
 
 
+# encoders.SCHEMES, spelled out so that parsing and checking arguments never imports torch
+# (seconds on a busy machine): a bad value is refused at once. tests/test_cli_ux.py keeps them equal.
+SCHEME_NAMES: tuple[str, ...] = ("binary", "ternary", "bitwise", "bitwise-signed", "bitwise-twos")
+
 # Integer options that must be at least 1 (attribute -> flag); string-valued options of the
 # same name (export --tokens START:STOP) are checked where they are parsed.
 _AT_LEAST_ONE = {"max_tokens": "--max-tokens", "T": "--T", "tokens": "--tokens", "channels": "--channels",
@@ -50,11 +54,16 @@ def _validate(args: argparse.Namespace) -> None:
         if scheme in encoders.BITWISE and T > top:
             raise UsageError(f"--T {T} is more than the {top} steps a bitwise scheme supports")
     if getattr(args, "device", None) == "cuda":
-        import torch
+        from importlib.metadata import version
 
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU on this machine; "
-                             "use --device cpu")
+        def cuda_available() -> bool:
+            import torch  # seconds on a busy machine: only when the build may have CUDA
+
+            return torch.cuda.is_available()
+
+        torch_version = version("torch")
+        if torch_version.endswith("+cpu") or not cuda_available():
+            raise UsageError(f"--device cuda: torch {torch_version} sees no CUDA GPU on this machine; use --device cpu")
     if getattr(args, "text_file", None) is not None:
         path = Path(args.text_file)
         if not path.is_file():
@@ -403,9 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser = parser  # every subcommand takes --debug and --quiet
 
-    import encoders
-
-    schemes = list(encoders.SCHEMES)
+    schemes = list(SCHEME_NAMES)
     r = sub.add_parser("run", help="prompt -> spike trace -> replay -> statistics -> energy report",
                        description="Capture spike counts of a real model on a prompt, replay them as spike trains "
                                    "through the layers' INT8 weights, analyse them and price them on chips and GPUs.")

@@ -49,6 +49,24 @@ def _one_line(err: str) -> str:
 # ----------------------------------------------------------------------------- point 4: fast refusals
 
 
+def test_refusals_do_not_import_torch(tmp_path):
+    """Checking arguments imports neither torch nor the model: a bad value is refused at once."""
+    import subprocess
+    import sys
+
+    import encoders
+    from neurosim.cli import SCHEME_NAMES
+
+    assert SCHEME_NAMES == tuple(encoders.SCHEMES)
+    code = ("import sys; from neurosim.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
+    for argv in (["run", "--prompt", "hi", "--k", "0", "--out", str(tmp_path / "o")],
+                 ["energy", str(tmp_path / "t.h5"), "--T", "0"],
+                 ["demo", "--tokens", "0", "--out", str(tmp_path / "d")]):
+        r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+        assert r.returncode == 2 and r.stderr.startswith("neurosim: error:"), r.stderr
+
+
 def test_bad_values_are_refused_before_the_model_loads(no_model, tmp_path, capsys):
     bad_text = tmp_path / "latin1.txt"
     bad_text.write_bytes("caf\xe9 au lait".encode("latin-1"))
