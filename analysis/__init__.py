@@ -1,6 +1,6 @@
 """Spike traces (HDF5), streaming statistics, encoder comparison and plots."""
 
-# The HDF5 spike trace (schema: shared/design.md).
+# The HDF5 spike trace (schema: docs/trace.md).
 from .trace import SCHEMA_VERSION, LayerInfo, SpikeTrace, TraceError, TraceWriter, edit_trace  # noqa: E402
 
 # Statistics, encoder comparison and k sweep (figures: ``analysis.plots``; one call: ``analysis.report``).

@@ -36,6 +36,23 @@ from .stats_reference import DEFAULT_BUDGETS
 from .tables import markdown_table
 
 
+def lines_per_channel(scheme: str) -> int:
+    """Input lines per channel: 2 for the sign-split unsigned schemes (binary, bitwise), else 1."""
+    return encoders.get_scheme(scheme).lines
+
+
+def train_sparsity(scheme: str, events: int | float, values: int, T: int) -> float:
+    """Sparsity of spike trains: ``1 - events / (lines x values x T)``, the fraction of silent slots.
+
+    ``values`` counts (token, channel) pairs and ``T`` is the window in steps; unsigned schemes
+    are sign-split (two lines per channel, :func:`lines_per_channel`), as everywhere in the
+    package. This is the report's sparsity (arXiv:2509.05276: 69.15 % for bitwise-signed,
+    T = 3) and the one definition used by ``compare-encoders``, ``demo`` and the run report.
+    NaN when there is no slot.
+    """
+    slots = lines_per_channel(scheme) * int(values) * int(T)
+    return 1.0 - float(events) / slots if slots else float("nan")
+
 
 def bit_order_note(scheme: str, bit_order: str = "msb") -> str:
     """How a scheme's steps are ordered, and that the other order sends the same events."""
@@ -99,10 +116,10 @@ def compare_encoders(
 
 
 def _row(layers: list[LayerStats], scheme: str, budget: int, bit_order: str) -> dict[str, Any]:
-    lines = encoders.get_scheme(scheme).lines
+    lines = lines_per_channel(scheme)
     needed = [ls.state.steps_needed(scheme) for ls in layers]
     events = [ls.state.lossless_events(scheme, T) for ls, T in zip(layers, needed)]
-    slots = sum(lines * ls.state.values * T for ls, T in zip(layers, needed))
+    slots = sum(lines * ls.state.values * T for ls, T in zip(layers, needed))  # layers differ in T
     values = sum(ls.state.values for ls in layers)
     active = sum(ls.state.active for ls in layers)
     ev_b = [ls.state.window_events(scheme, budget) for ls in layers]
@@ -123,7 +140,7 @@ def _row(layers: list[LayerStats], scheme: str, budget: int, bit_order: str) -> 
         "budget_range": f"[{lo}, {hi}]",
         "events_at_budget": sum(ev_b),
         "events_per_token_at_budget": sum(e / ls.state.rows for e, ls in zip(ev_b, layers) if ls.state.rows),
-        "sparsity_at_budget": 1.0 - sum(ev_b) / (lines * values * budget) if values else float("nan"),
+        "sparsity_at_budget": train_sparsity(scheme, sum(ev_b), values, budget),
         "clipped_at_budget": clipped,
         "clipped_fraction_at_budget": clipped / values if values else float("nan"),
         "firing_rate_per_step": (per_step / (lines * values)).tolist() if values else [],
@@ -143,6 +160,15 @@ _MD_COLUMNS = {
     "clipped_fraction_at_budget": "clipped @budget",
     "bit_order": "bit order",
 }
+
+
+def comparison_caption(rows: list[dict[str, Any]]) -> str:
+    """One line saying which window each column group uses and how much the budgets clip."""
+    clip = ", ".join(f"{r['scheme']} T = {r['budget_steps']}: {r['clipped_fraction_at_budget']:.2%}"
+                     for r in rows if "layer" not in r)
+    return ("Lossless columns: every layer at its own lossless T (nothing clipped). @budget columns: every layer "
+            f"at the budget T, counts outside its range clipped ({clip}). Sparsity = 1 - events / "
+            "(lines x values x T); binary and bitwise are sign-split (2 lines per channel).")
 
 
 def comparison_markdown(rows: list[dict[str, Any]]) -> str:

@@ -15,10 +15,10 @@ from .stats_reference import REPORT_7B
 
 
 DPI = 100  # figures are sized in inches; PNG pixels = inches x DPI
-REPORT_SPARSITY = REPORT_7B["sparsity"]  # report section 3: 3-step bitwise-ternary window
-REPORT_SILENCE = REPORT_7B["silence"]  # report section 3: silent channels per token
-REPORT_LE7 = REPORT_7B["frac_abs_le_7"]  # report section 3 / Fig. 9: |s| in [0, 7]
-REPORT_GT16 = REPORT_7B["frac_abs_gt_16"]  # report section 3 / Fig. 9: about 1 % above 16
+REPORT_SPARSITY = REPORT_7B["sparsity"]  # arXiv:2509.05276: 3-step bitwise-ternary window
+REPORT_SILENCE = REPORT_7B["silence"]  # arXiv:2509.05276: silent channels per token
+REPORT_LE7 = REPORT_7B["frac_abs_le_7"]  # arXiv:2509.05276, Fig. 9: |s| in [0, 7]
+REPORT_GT16 = REPORT_7B["frac_abs_gt_16"]  # arXiv:2509.05276, Fig. 9: about 1 % above 16
 
 POS_COLOR, NEG_COLOR = "#c0392b", "#2166ac"  # spikes of positive / negative counts
 ROLE_COLORS = dict(zip(ROLES, ["#1f77b4", "#ff7f0e", "#2ca02c", "#bcbd22", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]))

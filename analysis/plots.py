@@ -5,7 +5,7 @@ Every ``plot_*`` function returns a :class:`matplotlib.figure.Figure` (Agg canva
 pyplot global state, safe in threads and on headless machines); :func:`save_figure` writes
 it as PNG and SVG atomically; :func:`write_all_plots` writes the whole set into a folder.
 Reference values drawn on the figures are the SpikingBrain-7B report's
-(shared/reference/spikingbrain.md, section 3).
+(SpikingBrain report, arXiv:2509.05276).
 """
 import math
 import os

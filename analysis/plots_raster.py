@@ -79,6 +79,10 @@ def plot_raster(
     c = c[rows]
     if c.shape[0] == 0:
         raise ValueError("no tokens selected for the raster")
+    if T is not None and (isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1):
+        raise ValueError(f"T must be a positive number of steps, got {T!r}")
+    if isinstance(neurons, bool) or not isinstance(neurons, (int, np.integer)) or neurons < 1:
+        raise ValueError(f"neurons must be a positive number of channels, got {neurons!r}")
     ch = _pick_channels(c, neurons, select, seed)
     sub = c[:, ch]
     T = _window_T(sub, scheme, T)

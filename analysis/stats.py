@@ -1,6 +1,6 @@
 """Streaming, mergeable spike statistics with the SpikingBrain report's definitions.
 
-Definitions (shared/reference/spikingbrain.md, section 3). A *value* is one integer spike
+Definitions as in the SpikingBrain report, arXiv:2509.05276 (statistics of SpikingBrain-7B). A *value* is one integer spike
 count ``s`` of one (token, channel) input of a linear layer.
 
 * **silence**: fraction of values with ``s == 0`` (per token: fraction of the layer's

@@ -355,4 +355,4 @@ def _progress(items: Iterable, total: int | None, desc: str, enabled: bool) -> I
         return iter(items)
     from tqdm.auto import tqdm
 
-    return iter(tqdm(items, total=total, desc=desc, unit="layer", leave=False))
+    return iter(tqdm(items, total=total, desc=desc, unit="layer", leave=False, disable=None))  # None: terminal only

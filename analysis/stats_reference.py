@@ -6,8 +6,8 @@ import encoders
 from .roles import ROLES  # noqa: F401  (re-exported)
 from .roles import role_of as infer_role  # noqa: F401  (the old name)
 
-REPORT_WINDOW: tuple[str, int] = (encoders.DEFAULT_SCHEME, 3)  # report section 3: 3-step bitwise-ternary window
-# SpikingBrain-7B headline statistics, report section 3 (shared/reference/spikingbrain.md);
+REPORT_WINDOW: tuple[str, int] = (encoders.DEFAULT_SCHEME, 3)  # arXiv:2509.05276: 3-step bitwise-ternary window
+# SpikingBrain-7B headline statistics, (SpikingBrain report, arXiv:2509.05276);
 # fractions in [0, 1], about 1 % of counts exceed 16.
 REPORT_7B: dict[str, float] = {
     "sparsity": 0.6915,

@@ -43,7 +43,7 @@ def stats_to_hdf5(stats: Any, group: Any) -> None:
     a["vth_log10_range"] = np.array([VTH_LOG10_MIN, VTH_LOG10_MAX])
     a["vth_bins_per_decade"] = VTH_BINS_PER_DECADE
     a["definitions"] = json.dumps(DEFINITIONS, indent=1)
-    a["source"] = "shared/reference/spikingbrain.md section 3 (SpikingBrain technical report)"
+    a["source"] = "SpikingBrain technical report, arXiv:2509.05276 (statistics of SpikingBrain-7B)"
     layers = stats.ordered_layers()
     g = group.create_group("layers")
     text = h5py.string_dtype("utf-8")

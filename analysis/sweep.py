@@ -2,7 +2,7 @@
 
 ``V_th = mean|x| / k``: a larger k lowers the threshold, so counts grow, fewer fit 3 bits
 and the spike trains get denser. The report measured, for SpikingBrain-7B with
-bitwise-ternary coding and a 3-step window (shared/reference/spikingbrain.md, section 3):
+bitwise-ternary coding and a 3-step window (SpikingBrain report, arXiv:2509.05276, Table 11):
 
 ====  ========  ==============
 k     sparsity  frac |s| <= 7
@@ -79,7 +79,7 @@ def k_sweep(
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(ks, desc="k sweep", unit="k", leave=False)
+        iterator = tqdm(ks, desc="k sweep", unit="k", leave=False, disable=None)  # None: terminal only
     for k in iterator:
         st = SpikeStats(window)
         st.update_trace(counts_for_k(k), progress=False)

@@ -1,6 +1,6 @@
 """Spike traces: per-layer integer spike counts and thresholds of a real model run, in HDF5.
 
-Schema (version 1; shared/design.md, "The HDF5 trace")::
+Schema (version 1; user documentation in docs/trace.md)::
 
     /                       attrs: format="neurosim.spike-trace", schema_version=1,
                             package_version, model_id, k, vth_clamp=[lo, hi], encoder,

@@ -1,6 +1,6 @@
 """Encoder speed: encode + decode of counts in [0, 15], shape (12, 1024, 2048), every scheme.
 
-This is the Int2Spike reference's own test shape (shared/reference/spikingbrain.md, section 2).
+This is the Int2Spike reference's own test shape (BICLab/Int2Spike on GitHub, neuron.py).
 Printed, all measured in this run on this machine:
   * throughput of ``encoders.encode`` + ``encoders.decode`` (counts/s);
   * ratio to a straightforward per-step loop baseline written here (float32 output, one

@@ -1,6 +1,6 @@
 """Float activations -> integer spike counts with the SpikingBrain adaptive threshold.
 
-Report eqs. 19-23 (shared/reference/spikingbrain.md, section 1): per activation vector,
+SpikingBrain report, arXiv:2509.05276, eqs. 19-23: per activation vector,
 ``V_th = mean(|x|) / k`` (k = 3 by default), clamped to [1e-5, 1e4] as in the released
 W8ASpike code, and ``s = round(x / V_th)``.
 """

@@ -2,7 +2,7 @@
 
 A spike train has shape ``[T, *counts.shape]`` and dtype int8. Step 0 comes first in time.
 Semantics and default step counts T follow the public Int2Spike reference encoders
-(BICLab/Int2Spike, neuron.py; summarised in shared/reference/spikingbrain.md, section 2):
+(BICLab/Int2Spike on GitHub, neuron.py; SpikingBrain report, arXiv:2509.05276):
 
 ========================  ===========  ==========================================
 scheme                    spikes       default T for counts c

@@ -4,7 +4,7 @@ Two published tables and a documented interpolation between them:
 
 * :data:`HOROWITZ_45NM`: M. Horowitz, "Computing's energy problem (and what we can do about
   it)", ISSCC 2014, 45 nm, 0.9 V. The SpikingBrain report's figures (FP16 MAC 1.5 pJ, INT8 MAC
-  0.23 pJ, INT8 ADD 0.03 pJ; shared/reference/spikingbrain.md section 4) are sums of rows of
+  0.23 pJ, INT8 ADD 0.03 pJ; arXiv:2509.05276) are sums of rows of
   this table: FP16 MAC = FP16 mult 1.1 + FP16 add 0.4; INT8 MAC = INT8 mult 0.2 + INT8 add 0.03.
 * :data:`JOUPPI_7NM`: N. P. Jouppi et al., "Ten Lessons From Three Generations Shaped Google's
   TPUv4i", ISCA 2021, Table 2 (Horowitz's table updated to 7 nm; also reproduced in

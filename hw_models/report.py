@@ -1,12 +1,12 @@
 """The SpikingBrain report's energy estimate, reproduced exactly, and our fuller estimate.
 
-The report (shared/reference/spikingbrain.md section 4; 45 nm, Horowitz-style figures) gives
+The SpikingBrain report (arXiv:2509.05276; 45 nm figures after Horowitz, ISSCC 2014) gives
 FP16 MAC 1.5 pJ, INT8 MAC 0.23 pJ, INT8 ADD 0.03 pJ and "about 0.034 pJ per MAC-equivalent"
 for spiking INT8 additions, i.e. -97.7 % vs FP16 (43.48x) and -85.2 % vs INT8 (6.76x).
 
 How the report gets there (worked out from its own figures):
 
-* 0.034 pJ = INT8 ADD 0.03 pJ x 1.13 spikes per active channel (section 3) = 0.0339 pJ,
+* 0.034 pJ = INT8 ADD 0.03 pJ x 1.13 spikes per active channel (arXiv:2509.05276) = 0.0339 pJ,
   rounded to 0.034. Each spike adds one INT8 weight: a MAC of an active channel costs 1.13
   additions on average. Equivalently 0.03 x T x (1 - sparsity) / (1 - silent fraction)
   = 0.03 x 3 x 0.3085 / 0.816 = 0.0340 pJ: the figure is per MAC of a non-silent channel.

@@ -5,7 +5,7 @@ the events per input slot, their split over the T steps, the silent fraction and
 of weight blocks fetched are properties of the coding scheme and of the activation statistics,
 not of the layer width or depth, so the values pooled over the traced model's layers carry
 over to every layer of the target model. The SpikingBrain report measured 69.15 % sparsity on
-the 7B model (shared/reference/spikingbrain.md section 3), so compare the traced sparsity with
+the 7B model (arXiv:2509.05276), so compare the traced sparsity with
 that number before trusting the extrapolation; the block-fetch fraction is the least
 transferable statistic (it depends on how many columns share a block in a wider matrix).
 """

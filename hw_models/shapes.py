@@ -1,7 +1,7 @@
 """Decoder-only transformer shapes (Llama / Qwen2 style) and their dense GPU workload.
 
 ``SMOLLM2_135M``: the embedded SmolLM2-135M (hidden 576, 30 layers, 9 query / 3 KV heads of
-64, MLP 1536, vocab 49152, tied embeddings; shared/reference and the GGUF's config).
+64, MLP 1536, vocab 49152, tied embeddings; the model card HuggingFaceTB/SmolLM2-135M and the GGUF's config).
 ``QWEN25_7B``: Qwen2.5-7B (hidden 3584, 28 layers, 28 query / 4 KV heads of 128, MLP 18944,
 vocab 152064, untied; Qwen2.5 config.json), the base model SpikingBrain-7B was converted from.
 """

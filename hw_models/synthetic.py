@@ -1,7 +1,7 @@
 """Synthetic :class:`Activity` records with chosen spike statistics (numpy, vectorised).
 
 Used until the simulator produces real records, in tests, and to price a model at the
-report's statistics (shared/reference/spikingbrain.md section 3: 18.4 % silent channels,
+report's statistics (SpikingBrain report, arXiv:2509.05276, SpikingBrain-7B: 18.4 % silent channels,
 1.13 spikes per active channel, 3-step window -> 69.15 % sparsity).
 
 Per (token, channel) slot a spike-count magnitude ``m`` is drawn: 0 with probability

@@ -2,7 +2,7 @@
 
 Each hooked layer's input ``x`` (one vector per token) is turned into integer spike counts
 with :func:`encoders.spike_counts` (``V_th = mean|x| / k``, ``s = round(x / V_th)``; report
-eqs. 19-23, shared/reference/spikingbrain.md section 1) inside a forward pre-hook, and the
+eqs. 19-23, arXiv:2509.05276) inside a forward pre-hook, and the
 counts are streamed to :class:`analysis.trace.TraceWriter` chunk by chunk. Long prompts run
 in chunks of ``chunk_tokens`` tokens with the model's KV cache, so memory holds one chunk's
 activations (plus the cache), never all layers' activations for the whole input.
@@ -346,7 +346,7 @@ def capture(
         out, model_id=loaded.model_id, k=float(k), overwrite=overwrite, attrs=meta, compression=compression,
         expected_tokens=total, workers=workers,
     ) as writer, _Recorder(writer, layers, float(k), output_head(model)) as rec, torch.inference_mode(), tqdm(
-        total=total, unit="tok", desc="capture", disable=not progress
+        total=total, unit="tok", unit_scale=False, desc="capture", disable=None if progress else True
     ) as bar:
         for p in items:  # loop over prompts, then over chunks
             writer.begin_prompt(p.text)

@@ -17,13 +17,83 @@ class CLIError(Exception):
     """A user-facing failure: printed as one line, exit code 1."""
 
 
-def _out_dir(path: str, overwrite: bool) -> Path:
-    """Create ``path`` as an empty output folder, or refuse (unless ``overwrite``)."""
+class UsageError(CLIError):
+    """A bad argument value, refused before any slow work starts: one line, exit code 2."""
+
+
+
+# Integer options that must be at least 1 (attribute -> flag); string-valued options of the
+# same name (export --tokens START:STOP) are checked where they are parsed.
+_AT_LEAST_ONE = {"max_tokens": "--max-tokens", "T": "--T", "tokens": "--tokens", "channels": "--channels",
+                 "neurons": "--neurons", "prompts_per_shard": "--prompts-per-shard"}
+
+
+def _validate(args: argparse.Namespace) -> None:
+    """Check every argument value before the model or a trace is loaded (each check is instant)."""
+    import math
+
+    for name in ("k", "ks"):
+        values = getattr(args, name, None)
+        for k in values if isinstance(values, list) else ([] if values is None else [values]):
+            if not (math.isfinite(k) and k > 0):
+                raise UsageError(f"--{name} must be a positive number (V_th = mean|x| / k), got {k:g}")
+    for attr, flag in _AT_LEAST_ONE.items():
+        v = getattr(args, attr, None)
+        if isinstance(v, int) and not isinstance(v, bool) and v < 1:
+            raise UsageError(f"{flag} must be at least 1, got {v}")
+    if getattr(args, "workers", 0) < 0:
+        raise UsageError(f"--workers must be 0 (in this process) or more, got {args.workers}")
+    T, scheme = getattr(args, "T", None), getattr(args, "scheme", None)
+    if isinstance(T, int) and scheme is not None:
+        import encoders
+
+        top = encoders.MAX_BITWISE_STEPS
+        if encoders.get_scheme(scheme).bitwise and T > top:
+            raise UsageError(f"--T {T} is more than the {top} steps a bitwise scheme supports")
+    if getattr(args, "device", None) == "cuda":
+        from importlib.metadata import version
+
+        def cuda_available() -> bool:
+            import torch  # seconds on a busy machine: only when the build may have CUDA
+
+            return torch.cuda.is_available()
+
+        torch_version = version("torch")
+        if torch_version.endswith("+cpu") or not cuda_available():
+            raise UsageError(f"--device cuda: torch {torch_version} sees no CUDA GPU on this machine; use --device cpu")
+    if getattr(args, "text_file", None) is not None:
+        path = Path(args.text_file)
+        if not path.is_file():
+            raise UsageError(f"text file {path} does not exist")
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UsageError(f"text file {path} is not UTF-8 (byte {e.start}: {e.reason}); "
+                             "convert it first, e.g. iconv -t UTF-8") from None
+        except OSError as e:
+            raise UsageError(f"cannot read text file {path}: {e.strerror}") from None
+    if getattr(args, "format", None) is not None:
+        from .export.formats import check_format
+
+        args.format = check_format(args.format)  # tonic: the npy file of x/t/p events
+    if getattr(args, "format", None) == "nir" and args.model is None:
+        raise UsageError("--format nir needs the layer's weights: add --model embedded (SmolLM2) or --model PATH; "
+                         "a graph without them cannot compute the layer")
+
+
+def _check_out_dir(path: str, overwrite: bool) -> Path:
+    """Refuse an output folder that is a file, or not empty (unless ``overwrite``); create nothing."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise CLIError(f"output path {p} exists and is not a folder")
     if p.is_dir() and any(p.iterdir()) and not overwrite:
         raise CLIError(f"output folder {p} is not empty; pass --overwrite to replace its files")
+    return p
+
+
+def _out_dir(path: str, overwrite: bool) -> Path:
+    """Create ``path`` as an empty output folder, or refuse (unless ``overwrite``)."""
+    p = _check_out_dir(path, overwrite)
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -39,9 +109,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     import encoders
+    from analysis.compare import lines_per_channel, train_sparsity
     from analysis.plots import plot_raster, save_figure
 
-    out = _out_dir(args.out, args.overwrite)
+    _check_out_dir(args.out, args.overwrite)  # refuse before computing; create only when writing
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((args.tokens, args.channels)).astype(np.float32)
     counts, vth = encoders.spike_counts(x, k=args.k)
@@ -51,7 +122,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"counts: min {counts.min()}, max {counts.max()}, |s| <= 7: {(mag <= 7).mean():.3f} "
           f"(report, Gaussian: about 0.954), silent (s = 0): {(counts == 0).mean():.3f}")
     print(f"first token, first 12 channels: {counts[0, :12].tolist()}")
-    print(f"{'scheme':15s} {'T':>3s} {'spikes':>9s} {'sparsity':>9s}")
+    print("each scheme at its lossless T (nothing clipped); sparsity = 1 - spikes / (lines x values x T), "
+          "binary and bitwise sign-split on 2 lines per channel")
+    print(f"{'scheme':15s} {'T':>3s} {'lines':>5s} {'spikes':>9s} {'sparsity':>9s}")
     for scheme in encoders.SCHEMES:
         # Unsigned schemes carry magnitudes; the sign travels on a second line (documented).
         data = mag if encoders.get_scheme(scheme).needs_sign_split else counts
@@ -59,8 +132,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         assert np.array_equal(encoders.decode(spikes, scheme), data)
         n = int(np.count_nonzero(spikes))
         T = spikes.shape[0]
-        print(f"{scheme:15s} {T:3d} {n:9d} {1 - n / max(1, spikes.size):9.3f}")
+        print(f"{scheme:15s} {T:3d} {lines_per_channel(scheme):5d} {n:9d} {train_sparsity(scheme, n, counts.size, T):9.3f}")
     fig = plot_raster(counts, scheme=encoders.DEFAULT_SCHEME, T=3, layer="demo (Gaussian)", tokens=12, neurons=40)
+    out = _out_dir(args.out, args.overwrite)
     paths = save_figure(fig, out / "raster", formats=("png",))
     print(f"raster: {paths[0]}")
     return 0
@@ -98,6 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"tokens: {s['tokens']}  layers: {s['layers']}")
     from analysis.tables import headline_line
 
+    print(f"window: {s['window_scheme']}, T = {s['window_steps']} steps; {s['clipped_fraction']:.1%} of counts "
+          f"do not fit it and are clipped")
     print(headline_line(s, s["window"]))
     rows = res.energy["platforms"]
     print(f"{'platform':14s} {'J/token':>11s} {'s/token':>11s} {'energy vs ' + args.gpu[0]:>14s}")
@@ -118,8 +194,11 @@ def _run_corpus(args: argparse.Namespace) -> int:
           f"time: {res.seconds:.1f} s")
     from analysis.tables import headline_line
 
+    print(f"window: {s['window_scheme']}, T = {s['window_steps']} steps; {s['clipped_fraction']:.1%} of counts clipped")
     print(headline_line(s, res.stats.window))
     print(f"manifest: {res.manifest}")
+    if res.report is not None:
+        print(f"statistics: {res.stats_path}  report: {res.report}")
     return 0
 
 
@@ -143,6 +222,12 @@ def _stats_of(trace, quiet: bool):
         return SpikeStats.from_trace(trace, progress=not quiet)
 
 
+def _clip_text(text: str, width: int = 100) -> str:
+    """One line of ``text``: whitespace collapsed, cut at ``width`` characters with an ellipsis."""
+    one = " ".join(text.split())
+    return repr(one if len(one) <= width else one[: width - 3] + "...")
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """What a trace file holds: model, tokens, layers, schema, statistics."""
     with _open_trace(args.trace) as tr:
@@ -151,6 +236,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"schema: {a.get('schema_version')}  written by neurosim {a.get('package_version')}  created {a.get('created')}")
         print(f"model: {tr.model_id}  k: {tr.k}  V_th clamp: {tr.vth_clamp}")
         print(f"tokens: {tr.n_tokens} in {len(tr.prompt_starts)} prompt(s)  layers: {len(tr.layers)}")
+        for n, text in enumerate((tr.prompt_text or [])[:3]):
+            print(f"prompt {n}: {_clip_text(text)}")
+        if len(tr.prompt_text or []) > 3:
+            print(f"... {len(tr.prompt_text) - 3} more prompts")
         print(f"{'layer':42s} {'role':8s} {'in':>6s} {'out':>6s}")
         for name in tr.layers if args.all_layers else tr.layers[:12]:
             info = tr.layer(name)
@@ -165,7 +254,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             from analysis.tables import headline_line
 
             st = _stats_of(tr, True)
-            print("stats: " + headline_line(st.summary(), st.window))
+            s = st.summary()
+            print(f"stats ({s['window_scheme']}, T = {s['window_steps']}, {s['clipped_fraction']:.2%} of counts clipped): "
+                  + headline_line(s, st.window))
         else:
             print("stats: none stored (neurosim run writes them)")
     return 0
@@ -173,7 +264,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Encoder comparison table of a trace."""
-    from analysis.compare import compare_encoders, comparison_markdown
+    from analysis.compare import compare_encoders, comparison_caption, comparison_markdown
 
     budgets = dict(b.split("=", 1) for b in args.budget) if args.budget else {}
     try:
@@ -182,6 +273,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise CLIError(f"--budget takes SCHEME=T with an integer T: {e}") from e
     with _open_trace(args.trace) as tr:
         rows = compare_encoders(_stats_of(tr, args.quiet), budgets=budgets, bit_order=args.bit_order)
+    print(comparison_caption(rows))
     print(comparison_markdown(rows))
     if args.plot:
         from analysis.plots import plot_encoder_comparison, save_figure
@@ -203,10 +295,12 @@ def cmd_energy(args: argparse.Namespace) -> int:
     T = args.T if args.T is not None else DEFAULT_BUDGETS[args.scheme]
     with _open_trace(args.trace) as tr:
         model = args.model if args.model else (None if tr.model_id == EMBEDDED_ID else tr.model_id)
-        loaded = load_model(model)
+        loaded = load_model(model, progress=not args.quiet)
         rep = replay_trace(tr, loaded.model, args.scheme, T, clip=True, progress=not args.quiet)
     results = hw_models.evaluate(list(rep.layers.values()), chips, gpus)
-    print(f"{rep.tokens} tokens, scheme {args.scheme}, T = {T}, {rep.clipped} counts clipped to the window")
+    values = sum(a.tokens * a.in_features for a in rep.layers.values())
+    print(f"{rep.tokens} tokens, scheme {args.scheme}, T = {T} steps: {rep.clipped} counts "
+          f"({rep.clipped / values if values else 0:.2%}) clipped to the window")
     print(hw_models.comparison_markdown(results, reference=gpus[0].name if gpus else results[0].platform))
     return 0
 
@@ -221,7 +315,7 @@ def cmd_sweep_k(args: argparse.Namespace) -> int:
     from .models import load_model
 
     prompts = _prompts(args)
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, progress=not args.quiet)
     with tempfile.TemporaryDirectory() as tmp:
         def counts_for_k(k: float):
             tr = capture(loaded, prompts, Path(tmp) / f"k{k}.h5", k=k, progress=False, max_tokens=args.max_tokens)
@@ -261,16 +355,8 @@ def cmd_raster(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export one layer's spike events for hardware teams (docs/export-formats.md)."""
-    from .export import ExportSettings, export_with
+    from .export import resolve_output, trace_layer_spikes, write_layer_spikes
 
-    weight = None
-    if args.format == "nir" and args.model is not None:
-        from .models import load_model
-
-        mods = dict(load_model(None if args.model == "embedded" else args.model).model.named_modules())
-        if args.layer not in mods:
-            raise CLIError(f"the model has no layer {args.layer!r}")
-        weight = mods[args.layer].weight.detach()
     tokens = None
     if args.tokens:
         a, _, b = args.tokens.partition(":")
@@ -284,9 +370,25 @@ def cmd_export(args: argparse.Namespace) -> int:
             neurons = [int(n) for n in args.neurons.split(",")]
         except ValueError:
             raise CLIError(f"--neurons takes comma-separated integers, got {args.neurons!r}") from None
+    resolve_output(args.out, args.layer, args.scheme, args.format, args.overwrite)  # fail before reading
     with _open_trace(args.trace) as tr:
-        settings = ExportSettings(args.scheme, args.T, args.bit_order, neurons, tokens, overwrite=args.overwrite)
-        path = export_with(tr, args.layer, args.format, args.out, settings, weight=weight)
+        ls = trace_layer_spikes(tr, args.layer, scheme=args.scheme, T=args.T, bit_order=args.bit_order,
+                                neurons=neurons, tokens=tokens)
+    weight = None
+    if args.format == "nir":  # _validate made sure --model is given
+        from .export.nir_graph import import_nir
+        from .models import load_model
+        from .weights import quantize_int8
+
+        import_nir()
+        loaded = load_model(None if args.model == "embedded" else args.model, progress=not args.quiet)
+        mods = dict(loaded.model.named_modules())
+        if args.layer not in mods:
+            raise CLIError(f"the model has no layer {args.layer!r}")
+        weight = quantize_int8(mods[args.layer].weight.detach())  # the INT8 x scale weights the replay uses
+    path = write_layer_spikes(ls, args.format, args.out, weight=weight, overwrite=args.overwrite)
+    how = "given by --T" if args.T is not None else "the layer's lossless T (Int2Spike default for these tokens)"
+    print(f"{args.scheme}, T = {ls.T} steps per token ({how}); no count clipped")
     print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0
 
@@ -315,8 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     import encoders
     import hw_models
 
-    from .export.layer import FORMATS
-    from .pipeline import DEFAULT_CHIPS, DEFAULT_GPUS, DEFAULT_SCHEMES
+    from .defaults import DEFAULT_CHIPS, DEFAULT_GPUS, DEFAULT_SCHEMES
+    from .export.formats import ALIASES, FORMATS
 
     # Choices and help lists come from the registries (encoders, hw_models, neurosim.export).
     schemes = list(encoders.REGISTRY)
@@ -391,17 +493,18 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--overwrite", action="store_true")
     ra.set_defaults(func=cmd_raster)
 
-    x = sub.add_parser("export", help=f"export a layer's spike events ({', '.join(FORMATS)})",
+    x = sub.add_parser("export", help=f"export a layer's spike events ({', '.join(FORMATS)}; tonic = npy)",
                        description="Formats and byte layouts: docs/export-formats.md")
     x.add_argument("trace")
-    x.add_argument("--format", required=True, choices=list(FORMATS))
+    x.add_argument("--format", required=True, choices=[*FORMATS, *ALIASES],
+                   help="npy and tonic are the same file: tonic-style x/t/p events (docs/export-formats.md)")
     x.add_argument("--layer", required=True)
     x.add_argument("--scheme", default=scheme0, choices=schemes)
     x.add_argument("--T", type=int)
     x.add_argument("--bit-order", default=orders[0], choices=orders)
     x.add_argument("--tokens", help="token range START:STOP (or N for the first N)")
     x.add_argument("--neurons", help="comma-separated input channel ids")
-    x.add_argument("--model", help="nir: take the layer's weight from this model ('embedded' for SmolLM2)")
+    x.add_argument("--model", help="nir (required): the layer's weights from this model ('embedded' for SmolLM2)")
     x.add_argument("--out", required=True, help="output file or existing folder")
     x.add_argument("--overwrite", action="store_true")
     x.set_defaults(func=cmd_export)
@@ -426,7 +529,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        _validate(args)
         return func(args)
+    except UsageError as e:
+        print(f"neurosim: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("neurosim: interrupted", file=sys.stderr)
         return 1

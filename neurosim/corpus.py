@@ -55,6 +55,8 @@ class CorpusResult:
     reused: int
     computed: int
     seconds: float
+    stats_path: Path | None = None  # stats.h5: the merged /stats (and /stats/encoders)
+    report: Path | None = None  # report.md: the merged statistics as tables
 
     @property
     def tokens(self) -> int:
@@ -106,7 +108,7 @@ def _model(model_path: str | None, device: str):
     key = (model_path, device)
     if key not in _MODEL_CACHE:
         _MODEL_CACHE.clear()  # one model per worker process
-        _MODEL_CACHE[key] = load_model(model_path, device=device)
+        _MODEL_CACHE[key] = load_model(model_path, device=device, progress=False)  # workers show no bars
     return _MODEL_CACHE[key]
 
 
@@ -257,13 +259,50 @@ def run_corpus(
     stats = SpikeStats(window=tuple(window))
     for spec in specs:  # merge in corpus order (any order gives the same result)
         stats.merge(read_stats(spec.path))
-    return CorpusResult(stats, manifest["shards"], mpath, reused, len(todo), time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    tokens = sum(int(s["tokens"]) for s in manifest["shards"])
+    stats_path, report = write_corpus_report(out, stats, prompts=len(prompts), shards=len(specs), tokens=tokens,
+                                             settings=settings)
+    return CorpusResult(stats, manifest["shards"], mpath, reused, len(todo), seconds, stats_path, report)
+
+
+CORPUS_STATS = "stats.h5"
+CORPUS_REPORT = "report.md"
+
+
+def write_corpus_report(out: Path, stats: SpikeStats, *, prompts: int, shards: int, tokens: int,
+                        settings: dict[str, Any]) -> tuple[Path, Path]:
+    """Write the merged statistics into ``out``: ``stats.h5`` (/stats, as in a trace) and ``report.md``."""
+    from analysis.compare import compare_encoders, comparison_caption, comparison_markdown
+    from analysis.report import headline_markdown, role_markdown
+
+    stats_path = write_stats(None, stats, out=out / CORPUS_STATS, overwrite=True)
+    s = stats.summary()
+    model = settings["model"] or "SmolLM2-135M-Instruct (embedded)"
+    rows = compare_encoders(stats)
+    text = "\n\n".join([
+        "# neurosim corpus report",
+        f"{prompts} prompts in {shards} shards, {tokens} tokens, {s['layers']} layers; model {model}, "
+        f"k = {settings['k']:g}. Statistics merged exactly over the shards (`{CORPUS_STATS}`, group `/stats`; "
+        f"read it with `analysis.stats.read_stats`). Window: {s['window_scheme']}, T = {s['window_steps']} steps; "
+        f"{s['clipped_fraction']:.2%} of counts do not fit it and are clipped.",
+        "## Headline numbers", headline_markdown(stats, "this corpus"),
+        "## Per role", role_markdown(stats),
+        "## Encoders", comparison_caption(rows), comparison_markdown(rows),
+        "## Caveats",
+        "Statistics of the model's activations quantized with the SpikingBrain rule (s = round(x / V_th), "
+        "V_th = mean|x| / k), not of a model trained or converted for spiking; the SpikingBrain-7B column is the "
+        "report's (arXiv:2509.05276), for a much larger model on other text.",
+    ]) + "\n"
+    report = out / CORPUS_REPORT
+    write_text(report, text, overwrite=True)
+    return stats_path, report
 
 
 def _bar(total: int, initial: int, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc="corpus shards", unit="shard", disable=not enabled)
+    return tqdm(total=total, initial=initial, desc="corpus shards", unit="shard", disable=None if enabled else True)
 
 
 def _run_dask(todo: list[ShardSpec], settings: dict[str, Any], n_workers: int, scheduler: str | None,

@@ -1,7 +1,7 @@
 """IF-neuron cross-check: snnTorch integrate-and-fire neurons reproduce the spike counts.
 
 SpikingBrain's count ``s = round(x / V_th)`` is the collapsed form of an integrate-and-fire
-neuron with soft reset (report eqs. 19-23; shared/reference/spikingbrain.md, section 1).
+neuron with soft reset (SpikingBrain report, arXiv:2509.05276, eqs. 19-23).
 This module runs that neuron for real, with snnTorch, and compares:
 
 Neuron: ``snntorch.Leaky(beta=1, threshold=V_th, reset_mechanism="subtract")``: beta = 1

@@ -1,6 +1,9 @@
 """Load causal language models offline: the embedded SmolLM2-135M GGUF, or a local checkpoint."""
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -47,10 +50,34 @@ def embedded_model_path() -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _gguf_progress(show: bool):
+    """Show transformers' "Converting and de-quantizing GGUF tensors" bar only if ``show`` and stderr is a terminal.
+
+    That bar is a plain ``tqdm`` which ``transformers.utils.logging.disable_progress_bar``
+    does not reach; its module-level name is swapped for the call and restored after.
+    """
+    try:
+        mod = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
+    except ImportError:  # another transformers layout: nothing to silence
+        yield
+        return
+    original = getattr(mod, "tqdm", None)
+    if original is None:
+        yield
+        return
+    mod.tqdm = functools.partial(original, disable=None if show else True)  # None: only on a terminal
+    try:
+        yield
+    finally:
+        mod.tqdm = original
+
+
 def load_model(
     path: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
+    progress: bool = True,
 ) -> LoadedModel:
     """Load a causal LM offline.
 
@@ -59,6 +86,7 @@ def load_model(
             Hugging Face directory (config.json + weights).
         device: ``"cpu"``, ``"cuda"`` or a torch device.
         dtype: parameter dtype (float32 or bfloat16).
+        progress: show the GGUF conversion bar (only ever on a terminal); False silences it.
 
     Raises:
         ModelNotFoundError: the path does not exist or the embedded package is missing.
@@ -86,6 +114,7 @@ def load_model(
             directory, kwargs = p, {}
         model_id = str(p)
     tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=dtype, **kwargs)
+    with _gguf_progress(progress):
+        model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=dtype, **kwargs)
     model.to(device).eval()
     return LoadedModel(model, tokenizer, model_id)

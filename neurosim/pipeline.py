@@ -13,6 +13,7 @@ half-written under the output name.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import shutil
@@ -23,19 +24,16 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import hw_models
-from analysis.compare import compare_encoders
+from analysis.compare import compare_encoders, comparison_caption
 from analysis.fileio import publish_folder, stage_folder
-from analysis.plots import plot_energy_breakdown, save_figure, write_all_plots
-from analysis.stats import REPORT_WINDOW, SpikeStats, write_stats
+from analysis.plots import write_all_plots
+from analysis.stats import REPORT_7B, REPORT_WINDOW, SpikeStats, window_range, write_stats
 from analysis.tables import headline_rows
-from analysis.trace import SpikeTrace
 
 from . import __version__
+from .defaults import DEFAULT_CHIPS, DEFAULT_GPUS, DEFAULT_SCHEMES  # noqa: F401  (re-exported)
 from .report import Section, write_report
 
-DEFAULT_SCHEMES: tuple[str, ...] = ("bitwise-signed", "ternary", "bitwise-twos")  # replayed; the first is priced
-DEFAULT_CHIPS: tuple[str, ...] = ("loihi2", "loihi", "truenorth", "spinnaker2")
-DEFAULT_GPUS: tuple[str, ...] = ("h100", "a100")
 
 
 @dataclass
@@ -51,14 +49,31 @@ class RunResult:
     energy: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
+def gpu_display_name(preset: str) -> str:
+    """The name users type and read for a GPU preset: ``h100_sxm`` -> ``h100`` (the SXM form is the only one)."""
+    short = preset[: -len("_sxm")] if preset.endswith("_sxm") else preset
+    return short if short == preset or short not in hw_models.GPU_PRESETS else preset
+
+
+def gpu_choices() -> list[str]:
+    """GPU names the command line accepts, as shown in help, errors and tables."""
+    return [gpu_display_name(g) for g in hw_models.GPU_PRESETS]
+
+
 def resolve_platforms(chips: Sequence[str], gpus: Sequence[str]) -> tuple[list[Any], list[Any]]:
     """Look up chip and GPU presets by name; ValueError names the unknown one and the choices.
 
-    GPU names may drop the form factor: ``h100`` means ``h100_sxm``.
+    GPU names may drop the form factor: ``h100`` means ``h100_sxm``. The returned GPU specs
+    carry the short name (``h100``), so tables, plots and reports show the name users type.
     """
-    gpu_names = [g if g in hw_models.GPU_PRESETS or f"{g}_sxm" not in hw_models.GPU_PRESETS else f"{g}_sxm"
-                 for g in gpus]
-    return [hw_models.get_chip(c) for c in chips], [hw_models.get_gpu(g) for g in gpu_names]
+    specs = []
+    for g in gpus:
+        preset = g if g in hw_models.GPU_PRESETS else f"{g}_sxm"
+        if preset not in hw_models.GPU_PRESETS:
+            raise ValueError(f"unknown GPU preset {g!r}; choose one of {', '.join(gpu_choices())}")
+        spec = hw_models.get_gpu(preset)
+        specs.append(dataclasses.replace(spec, name=gpu_display_name(spec.name)))
+    return [hw_models.get_chip(c) for c in chips], specs
 
 
 def _versions() -> dict[str, str]:
@@ -122,7 +137,7 @@ def run_pipeline(
     try:
         if loaded is None:
             log("loading model ...")
-            loaded = load_model(model, device=device)
+            loaded = load_model(model, device=device, progress=progress)
         log(f"capturing spike counts ({loaded.model_id}) ...")
         trace_path = tmp / "trace.h5"
         trace = capture(loaded, prompts, trace_path, k=k, progress=progress, max_tokens=max_tokens)
@@ -154,11 +169,12 @@ def run_pipeline(
                                    model=_short_model(loaded.model_id))
             tokens = trace.n_tokens
             n_layers = len(trace.layers)
+            prompt_text = list(trace.prompt_text or [])
         write_stats(trace_path, stats)
         summary = _summary(stats, tokens, n_layers, main, results)
         pngs = sorted(p for paths in figs.values() for p in paths if p.suffix == ".png")
         params = {
-            "model": loaded.model_id, "prompt tokens": tokens, "k": k, "statistics window": f"{window[0]}, T = {window[1]}",
+            "model": loaded.model_id, "prompt": _prompt_line(prompt_text), "prompt tokens": tokens, "k": k, "statistics window": f"{window[0]}, T = {window[1]}",
             "schemes replayed": ", ".join(f"{s} (T = {DEFAULT_BUDGETS[s]})" for s in schemes),
             "chips": ", ".join(chips), "gpus": ", ".join(gpus), "device": device,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -166,6 +182,7 @@ def run_pipeline(
             **{f"version {k_}": v for k_, v in _versions().items()},
         }
         sections = _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, results, tmp, pngs)
+        sections.append(_caveats(summary, _short_model(loaded.model_id), replays))
         md, page = write_report(tmp, "neurosim run report", params, sections)
         publish_folder(tmp, folder)
     except BaseException:
@@ -174,6 +191,41 @@ def run_pipeline(
     moved = [folder / p.relative_to(tmp) for p in pngs]
     return RunResult(folder, folder / "trace.h5", folder / md.name, folder / page.name, moved, summary,
                      {"platforms": energy_rows, "qwen2.5-7b": scaled_rows})
+
+
+def _prompt_line(texts: Sequence[str], width: int = 600) -> str:
+    """The prompt as the report shows it: whitespace collapsed, long texts cut with their length stated."""
+    if not texts:
+        return "(not stored in the trace)"
+    one = " ".join(texts[0].split())
+    if len(one) > width:
+        one = f"{one[:width]}... ({len(texts[0])} characters)"
+    return one + (f" (and {len(texts) - 1} more prompts)" if len(texts) > 1 else "")
+
+
+def _caveats(summary: dict[str, Any], model: str, replays: dict[str, Any]) -> Section:
+    """The closing section: what the numbers above mean, and what they do not."""
+    main = replays[summary["scheme"]]
+    T = min(main.steps.values())
+    lo, hi = window_range(summary["window_scheme"], summary["window_steps"])
+    points = [
+        f"What this run shows: on {summary['tokens']} tokens, {model} quantized with the SpikingBrain rule "
+        f"(s = round(x / V_th), V_th = mean|x| / k) has {summary['sparsity']:.1%} sparsity at "
+        f"{summary['window_scheme']}, T = {summary['window_steps']} (SpikingBrain-7B: "
+        f"{REPORT_7B['sparsity']:.2%}), {summary['silence']:.1%} silent channels and "
+        f"{summary['spikes_per_active_channel']:.2f} spikes per active channel; replayed as {summary['scheme']} "
+        f"spike trains, the INT8 accumulators equal the dense integer matmul of the (clipped) counts.",
+        f"Clipping: {summary['clipped_fraction']:.1%} of counts do not fit the {summary['window_steps']}-step window "
+        f"(outside [{lo}, {hi}]); the window statistics and the {summary['scheme']} replay (T = {T}) clip "
+        f"them ({summary['clipped']} counts in the replay), so they are not lossless for those values.",
+        f"Not a spiking-trained model: {model} was neither trained nor converted for spiking; these are its "
+        "activations under the SpikingBrain quantizer, on one short text. Statistics vary with the text; "
+        "a corpus run (neurosim run --corpus) measures many prompts.",
+        "Energy and latency are model estimates (counted operations and bytes priced with published per-operation "
+        "energies and chip figures; docs/hardware.md), not measurements on neuromorphic hardware. The Qwen2.5-7B rows "
+        "assume this model's per-role statistics carry over to a larger model.",
+    ]
+    return Section("What this run shows, and caveats", "\n\n".join(points))
 
 
 def _short_model(model_id: str) -> str:
@@ -187,6 +239,7 @@ def _summary(stats: SpikeStats, tokens: int, n_layers: int, main: Any, results: 
         "sparsity": s["sparsity"], "silence": s["silence"],
         "spikes_per_active_channel": s["spikes_per_active_channel"], "frac_abs_le_7": s["frac_abs_le_7"],
         "frac_abs_gt_16": s["frac_abs_gt_16"], "window": tuple(stats.window),
+        "window_scheme": s["window_scheme"], "window_steps": s["window_steps"], "clipped_fraction": s["clipped_fraction"],
         "scheme": main.scheme, "events_per_token": float(main.events_sent_per_token.mean()),
         "clipped": int(main.clipped),
     }
@@ -204,13 +257,12 @@ def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, res
                  "synaptic ops per token": float(r.synaptic_ops_per_token.mean()), "counts clipped": int(r.clipped),
                  "sparsity": r.total.sparsity} for s, r in replays.items()]
     return [
-        Section("Spike statistics", "Definitions as in the SpikingBrain report (section 3 of the reference); "
+        Section("Spike statistics", "Definitions as in the SpikingBrain report (arXiv:2509.05276); "
                 "the 7B figures are the report's, for a much larger model on other text.", headline,
                 figs("count_histogram", "layer_sparsity_silence", "vth_distribution", "steps_coverage")),
         Section("Spike rasters", "Time runs along x (token x step); sampled input channels along y.", [],
                 [p for p in pngs if p.stem.startswith("raster")]),
-        Section("Encoder comparison", "Every scheme on the same counts, each at its step budget; "
-                "unsigned schemes carry the sign on a second line.", comparison, figs("encoder_comparison")),
+        Section("Encoder comparison", comparison_caption(comparison), comparison, figs("encoder_comparison")),
         Section("Event-driven replay", "Spike trains replayed step by step through the layers' INT8 weights "
                 "(per-group-128 scales, as W8ASpike); accumulators equal the dense integer matmul exactly.", sim_rows),
         Section("Energy and latency per token", "Priced from the replay's activity records; GPU rows are the roofline "

@@ -2,8 +2,8 @@
 
 In spiking mode every hooked nn.Linear computes from its input's spike counts instead of
 the float input: ``y = W @ (V_th * s)`` (= ``V_th * W @ s``), with ``s = round(x / V_th)`` and
-``V_th = mean|x| / k`` per token (report eqs. 19-23, shared/reference/spikingbrain.md
-section 1). Optionally the counts are clamped to what ``T`` steps of an encoder scheme can
+``V_th = mean|x| / k`` per token (SpikingBrain report, arXiv:2509.05276,
+eqs. 19-23). Optionally the counts are clamped to what ``T`` steps of an encoder scheme can
 carry, and the weights replaced by symmetric INT8 with per-group-128 scales as in the
 released W8ASpike checkpoint (:func:`neurosim.weights.quantize_int8`).
 """
@@ -225,7 +225,7 @@ def perplexity_sweep(
     ppl_float = perplexity(loaded, body, max_tokens=max_tokens)
     combos = [(k, c, w) for w in int8_weights for c in clips for k in ks]
     rows = []
-    for k, c, w in tqdm(combos, desc="perplexity sweep", disable=not progress):
+    for k, c, w in tqdm(combos, desc="perplexity sweep", disable=None if progress else True):
         opts = {"k": k, "clip": c, "int8_weights": bool(w), "include_lm_head": include_lm_head}
         with spiking_mode(loaded.model, **opts) as stats:  # clip rate from the same pass
             ppl = perplexity(loaded, body, max_tokens=max_tokens)

@@ -1,6 +1,6 @@
 """INT8 weights as in the released W8ASpike checkpoint: symmetric, per-group scales.
 
-Report section 1 (shared/reference/spikingbrain.md): symmetric INT8 weights with one scale
+W8ASpike (SpikingBrain report, arXiv:2509.05276): symmetric INT8 weights with one scale
 per group of 128 consecutive input channels. Each spike then adds an INT8 weight column
 into the accumulators; the float output is recovered as ``V_th * scale * acc``.
 """

@@ -1,6 +1,7 @@
 """The neurosim command line: exit codes, one-line errors, the demo's output."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -61,10 +62,15 @@ def test_run_end_to_end(fast_model, tmp_path, capsys):
                "bitwise-signed", "--chip", "loihi2", "truenorth", "--gpu", "h100", "--out", str(out), "--quiet"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "loihi2" in text and "h100_sxm" in text and "sparsity" in text
+    assert "loihi2" in text and "h100" in text and "h100_sxm" not in text and "sparsity" in text
+    assert re.search(r"window: bitwise-signed, T = 3 steps; \d+\.\d% of counts do not fit it", text)
     assert (out / "report.md").is_file() and (out / "trace.h5").is_file()
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 6 and "Energy and latency per token" in page
+    md = (out / "report.md").read_text()
+    assert "| prompt | Spiking neurons send events only when they fire. |" in md
+    assert md.index("## What this run shows, and caveats") > md.index("## Energy and latency per token")
+    assert "Clipping:" in md and "Not a spiking-trained model" in md and "h100_sxm" not in md
     pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
     assert {"raster.png", "count_histogram.png", "energy_breakdown.png", "encoder_comparison.png"} <= set(pngs)
     with h5py.File(out / "trace.h5", "r") as f:
@@ -113,6 +119,7 @@ def test_inspect_compare_raster(smollm_trace, tmp_path, capsys):
     assert main(["inspect", path]) == 0
     text = capsys.readouterr().out
     assert f"tokens: {smollm_trace.n_tokens}" in text and "model.layers.0.self_attn.q_proj" in text
+    assert "prompt 0: 'The unanimous Declaration" in text  # the fixture's prompt, on one line
     assert main(["compare-encoders", path, "--budget", "bitwise-signed=4", "--plot", str(tmp_path / "cmp.png")]) == 0
     text = capsys.readouterr().out
     for scheme in ("binary", "ternary", "bitwise-twos"):
@@ -129,7 +136,8 @@ def test_inspect_compare_raster(smollm_trace, tmp_path, capsys):
 def test_energy_command(fast_model, smollm_trace, capsys):
     assert main(["energy", str(smollm_trace.path), "--chip", "loihi2", "--gpu", "h100", "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "loihi2" in text and "h100_sxm" in text and f"{smollm_trace.n_tokens} tokens" in text
+    assert "loihi2" in text and "h100" in text and "h100_sxm" not in text
+    assert f"{smollm_trace.n_tokens} tokens" in text and "clipped to the window" in text
 
 
 @pytest.mark.slow
@@ -184,6 +192,12 @@ def test_corpus_command_in_process(fast_model, tmp_path, capsys):
                  "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "shards: 2 (0 reused, 2 computed)" in text
+    from analysis.stats import read_stats
+
+    merged = read_stats(out / "stats.h5")  # the merged statistics are in the run folder, not only on screen
+    assert merged.summary()["values"] > 0 and f"sparsity: {merged.summary()['sparsity']:.1%}" in text
+    report = (out / "report.md").read_text()
+    assert "2 prompts in 2 shards" in report and "## Headline numbers" in report and "## Encoders" in report
     assert main(["run", "--corpus", str(corpus), "--workers", "0", "--prompts-per-shard", "1", "--out", str(out),
                  "--resume", "--quiet"]) == 0
     assert "shards: 2 (2 reused, 0 computed)" in capsys.readouterr().out

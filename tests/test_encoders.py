@@ -158,7 +158,7 @@ def test_gaussian_k3_gives_report_fraction():
     x = np.random.default_rng(0).standard_normal((2000, 1024)).astype(np.float32)
     counts, vth = E.spike_counts(x, k=3.0)
     frac = float((np.abs(counts) <= 7).mean())
-    assert abs(frac - 0.954) < 0.003  # reference section 3: ~0.954 (report 0.951)
+    assert abs(frac - 0.954) < 0.003  # SpikingBrain report (arXiv:2509.05276): Gaussian ~0.954 (report 0.951)
     np.testing.assert_allclose(vth, np.abs(x).mean(axis=1) / 3.0, rtol=1e-6)
     assert counts.dtype == np.int32 and vth.shape == (2000,)
 

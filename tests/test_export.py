@@ -305,21 +305,25 @@ def test_nir_graph_roundtrip(tmp_path, data):
     w = _weight()
     path = write_nir(ls, tmp_path / "l.nir", weight=w)
     g = nir.read(path)
-    assert set(g.nodes) == {"input", "if", "affine", "output"}
-    assert sorted(g.edges) == sorted([("input", "if"), ("if", "affine"), ("affine", "output")])
-    assert isinstance(g.nodes["if"], nir.IF) and isinstance(g.nodes["affine"], nir.Affine)
-    np.testing.assert_array_equal(g.nodes["affine"].weight, w)
+    assert set(g.nodes) == {"input", "affine", "integrator", "output"}
+    assert sorted(g.edges) == sorted([("input", "affine"), ("affine", "integrator"), ("integrator", "output")])
+    assert isinstance(g.nodes["integrator"], nir.I) and isinstance(g.nodes["affine"], nir.Affine)
+    T = ls.T
+    steps = encoders.step_weights("bitwise-signed", T, "msb")  # MSB first: 2^(T-1) .. 1
+    A = g.nodes["affine"].weight
+    assert A.shape == (12, 40 * T)
+    for b in range(T):  # column i * T + b = W[:, i] * 2^(T-1-b), exactly
+        np.testing.assert_array_equal(A[:, b::T], w * np.float32(steps[b]))
     np.testing.assert_array_equal(g.nodes["affine"].bias, np.zeros(12, np.float32))
-    np.testing.assert_array_equal(g.nodes["if"].v_threshold, np.full(40, data[1].astype(np.float64).mean(), np.float32))
-    np.testing.assert_array_equal(g.nodes["if"].r, np.ones(40))
-    np.testing.assert_array_equal(g.nodes["if"].v_reset, np.zeros(40))
-    np.testing.assert_array_equal(g.nodes["input"].input_type["input"], [40])
+    np.testing.assert_array_equal(g.nodes["integrator"].r, np.ones(12))
+    np.testing.assert_array_equal(g.nodes["input"].input_type["input"], [40 * T])
     np.testing.assert_array_equal(g.nodes["output"].output_type["output"], [12])
     md = g.metadata
     np.testing.assert_array_equal(md["vth"], data[1])
+    np.testing.assert_array_equal(md["step_weights"], steps)
     assert md["scheme"] == "bitwise-signed" and int(md["T"]) == ls.T and md["bit_order"] == "msb"
     assert md["format"] == "neurosim-nir" and md["layer"] == LAYER and int(md["layer_id"]) == 17
-    assert md["vth_reduction"] == "mean"
+    assert int(md["format_version"]) == 2
 
 
 def test_nir_neuron_subset_and_weight_kinds(tmp_path, data):
@@ -327,14 +331,15 @@ def test_nir_neuron_subset_and_weight_kinds(tmp_path, data):
     ls = make_ls(data, neurons=neurons, tokens=(4, 10))
     w = _weight()
     g = read_nir(write_nir(ls, tmp_path / "a.nir", weight=torch.from_numpy(w)))
-    np.testing.assert_array_equal(g.nodes["affine"].weight, w[:, neurons])
+    T = ls.T
+    np.testing.assert_array_equal(g.nodes["affine"].weight[:, T - 1 :: T], w[:, neurons])  # LSB lines: weight 1
     np.testing.assert_array_equal(g.metadata["neurons"], neurons)
-    np.testing.assert_array_equal(g.nodes["if"].v_threshold, np.full(3, data[1][4:10].astype(np.float64).mean(), np.float32))
     q = quantize_int8(torch.from_numpy(w), group_size=8)
     g = read_nir(write_nir(make_ls(data), tmp_path / "b.nir", weight=q))
-    np.testing.assert_array_equal(g.nodes["affine"].weight, q.dequantize().numpy())
-    g = read_nir(write_nir(make_ls(data), tmp_path / "c.nir"))  # no weight: the encoder population only
-    assert set(g.nodes) == {"input", "if", "output"} and sorted(g.edges) == [("if", "output"), ("input", "if")]
+    np.testing.assert_array_equal(g.nodes["affine"].weight[:, T - 1 :: T], q.dequantize().numpy())
+    with pytest.raises(ValueError, match="needs the layer's weights"):  # no weight: refused, nothing written
+        write_nir(make_ls(data), tmp_path / "c.nir")
+    assert not (tmp_path / "c.nir").exists()
 
 
 def test_nir_bad_inputs(tmp_path, data):
@@ -346,17 +351,17 @@ def test_nir_bad_inputs(tmp_path, data):
         write_nir(make_ls(data), tmp_path / "a.nir", weight=np.full((3, 40), np.nan))
     no_vth = select_layer(data[0], None, scheme="bitwise-signed")
     with pytest.raises(ValueError, match="needs V_th"):
-        write_nir(no_vth, tmp_path / "a.nir")
+        write_nir(no_vth, tmp_path / "a.nir", weight=_weight())
     assert not (tmp_path / "a.nir").exists()
 
 
 def test_nir_missing_package_says_pip_install(tmp_path, data, monkeypatch):
     monkeypatch.setitem(sys.modules, "nir", None)  # makes `import nir` raise ImportError
     with pytest.raises(ImportError, match="pip install nir"):
-        write_nir(make_ls(data), tmp_path / "a.nir")
+        write_nir(make_ls(data), tmp_path / "a.nir", weight=_weight())
     trace = _trace(data)
     with pytest.raises(ImportError, match="pip install nir"):
-        export_layer(trace, LAYER, "nir", tmp_path / "b.nir")
+        export_layer(trace, LAYER, "nir", tmp_path / "b.nir", weight=_weight())
     assert list(tmp_path.iterdir()) == []
     # the other formats do not need nir
     export_layer(trace, LAYER, "aer", tmp_path / "c.aer")
@@ -552,7 +557,8 @@ def test_export_layer_from_a_trace_file(tmp_path, data, fmt):
         got, meta = f.counts(), f.meta
     else:
         g = read_nir(path)
-        np.testing.assert_array_equal(g.nodes["affine"].weight, _weight()[:, 0:40:3])
+        T = int(g.metadata["T"])
+        np.testing.assert_array_equal(g.nodes["affine"].weight[:, T - 1 :: T], _weight()[:, 0:40:3])
         np.testing.assert_array_equal(g.metadata["vth"], data[1][2:22])
         assert g.metadata["model_id"] == "synthetic-laplace" and g.metadata["role"] == "down"
         return
@@ -599,7 +605,7 @@ def test_failed_write_leaves_no_file(tmp_path, data, monkeypatch):
     monkeypatch.setattr(_atomic, "_fsync_file", boom)
     for fmt in FORMATS:
         with pytest.raises(OSError, match="disk full"):
-            write_layer_spikes(ls, fmt, tmp_path / f"x.{fmt}")
+            write_layer_spikes(ls, fmt, tmp_path / f"x.{fmt}", **({"weight": _weight()} if fmt == "nir" else {}))
     assert list(tmp_path.iterdir()) == []  # no target, no temp file, no sidecar
 
 
@@ -634,7 +640,8 @@ def test_export_real_smollm_layer(tmp_path, smollm):
         path = export_layer(trace, name, fmt, tmp_path, neurons=neurons, **kw)
         if fmt == "nir":
             g = read_nir(path)
-            np.testing.assert_array_equal(g.nodes["affine"].weight, layer.weight.detach().numpy())
+            T = int(g.metadata["T"])
+            np.testing.assert_array_equal(g.nodes["affine"].weight[:, T - 1 :: T], layer.weight.detach().numpy())
             np.testing.assert_array_equal(g.metadata["vth"], vth.numpy())
             continue
         reader = {"aer": read_aer, "csv": read_aer_csv, "npy": read_tonic, "vcd": read_vcd}[fmt]

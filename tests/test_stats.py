@@ -264,7 +264,7 @@ def test_vth_mean_is_exact_and_percentiles_follow_the_data():
 
 
 def test_gaussian_and_laplace_activations_match_the_reference_sanity_values():
-    # reference section 3: Gaussian k=3 -> about 0.954 of |s| <= 7, Laplace about 0.918
+    # arXiv:2509.05276 sanity check: Gaussian k=3 -> about 0.954 of |s| <= 7, Laplace about 0.918
     rng = np.random.default_rng(7)
     for sample, expect in ((rng.normal(size=(400, 1024)), 0.954), (rng.laplace(size=(400, 1024)), 0.918)):
         counts, vth = E.spike_counts(sample.astype(np.float32), k=3)

@@ -7,43 +7,36 @@ NIR graphs and VCD waveforms. Byte layouts: docs/export-formats.md.
 >>> ls.T, len(ls.events), ls.events.polarity.tolist()
 (2, 3, [1, 1, -1])
 """
-from .aer import (
-    AER_HEADER_DTYPE,
-    AER_MAGIC,
-    AER_RECORD_DTYPE,
-    AER_VERSION,
-    AerFile,
-    aer_records,
-    read_aer,
-    read_aer_csv,
-    write_aer,
-    write_aer_csv,
-)
-from .layer import (
-    FORMATS,
-    WRITERS,
-    ExportSettings,
-    check_format,
-    default_filename,
-    export_layer,
-    export_with,
-    resolve_output,
-    trace_layer_spikes,
-    write_layer_spikes,
-)
-from .nir_graph import layer_graph, read_nir, write_nir
-from .selection import (
-    SCHEME_CODES,
-    LayerSpikes,
-    SpikeEventTable,
-    decode_events,
-    expected_counts,
-    resolve_neurons,
-    resolve_tokens,
-    select_layer,
-)
-from .tonic_npy import TONIC_DTYPE, TonicFile, read_tonic, sidecar_path, tonic_events, write_tonic
-from .vcd import VcdFile, read_vcd, write_vcd
+from .formats import FORMATS, check_format
+
+
+# The writers need torch (seconds to import on a busy machine): loaded on first use, so that
+# the command line can list the formats (:mod:`.formats`) without it.
+_LAZY = {
+    "aer": ('AER_HEADER_DTYPE', 'AER_MAGIC', 'AER_RECORD_DTYPE', 'AER_VERSION', 'AerFile', 'aer_records', 'read_aer', 'read_aer_csv', 'write_aer', 'write_aer_csv'),
+    "layer": ('WRITERS', 'ExportSettings', 'default_filename', 'export_layer', 'export_with', 'resolve_output', 'trace_layer_spikes', 'write_layer_spikes'),
+    "nir_graph": ('layer_graph', 'read_nir', 'write_nir'),
+    "selection": ('SCHEME_CODES', 'LayerSpikes', 'SpikeEventTable', 'decode_events', 'expected_counts', 'resolve_neurons', 'resolve_tokens', 'select_layer'),
+    "tonic_npy": ('TONIC_DTYPE', 'TonicFile', 'read_tonic', 'sidecar_path', 'tonic_events', 'write_tonic'),
+    "vcd": ('VcdFile', 'read_vcd', 'write_vcd'),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    from importlib import import_module
+
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neurosim.export' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __all__ = [
     "AER_HEADER_DTYPE", "AER_MAGIC", "AER_RECORD_DTYPE", "AER_VERSION", "FORMATS", "SCHEME_CODES", "WRITERS",

@@ -14,6 +14,7 @@ import encoders
 from analysis.fileio import check_target
 
 from .aer import write_aer, write_aer_csv
+from .formats import EXTENSIONS, FORMATS, check_format
 from .nir_graph import import_nir, write_nir
 from .selection import LayerSpikes, NeuronSelection, TokenSelection, resolve_tokens, select_layer
 from .tonic_npy import sidecar_path, write_tonic
@@ -51,26 +52,16 @@ class ExportSettings:
         encoders.check_bit_order(self.bit_order)
 
 
-# The export-format registry: name -> (file extension, writer(ls, out, weight, settings)).
-# A new format is one module with its writer and one entry here.
+# The writer of each format (:mod:`.formats` names them): writer(ls, out, weight, settings).
 _Writer = Callable[[LayerSpikes, Path, Any, ExportSettings], Path]
-WRITERS: dict[str, tuple[str, _Writer]] = {
-    "aer": (".aer", lambda ls, out, w, s: write_aer(ls, out, overwrite=s.overwrite)),
-    "csv": (".csv", lambda ls, out, w, s: write_aer_csv(ls, out, overwrite=s.overwrite)),
-    "npy": (".npy", lambda ls, out, w, s: write_tonic(ls, out, step_us=s.step_us, overwrite=s.overwrite)),
-    "nir": (".nir", lambda ls, out, w, s: write_nir(ls, out, weight=w, overwrite=s.overwrite)),
-    "vcd": (".vcd", lambda ls, out, w, s: write_vcd(ls, out, timescale=s.timescale, bipolar=s.bipolar,
-                                                    overwrite=s.overwrite)),
+WRITERS: dict[str, _Writer] = {
+    "aer": lambda ls, out, w, s: write_aer(ls, out, overwrite=s.overwrite),
+    "csv": lambda ls, out, w, s: write_aer_csv(ls, out, overwrite=s.overwrite),
+    "npy": lambda ls, out, w, s: write_tonic(ls, out, step_us=s.step_us, overwrite=s.overwrite),
+    "nir": lambda ls, out, w, s: write_nir(ls, out, weight=w, overwrite=s.overwrite),
+    "vcd": lambda ls, out, w, s: write_vcd(ls, out, timescale=s.timescale, bipolar=s.bipolar, overwrite=s.overwrite),
 }
-FORMATS: tuple[str, ...] = tuple(WRITERS)
-EXTENSIONS: dict[str, str] = {fmt: ext for fmt, (ext, _) in WRITERS.items()}
-
-
-def check_format(fmt: str) -> str:
-    """Return ``fmt`` if it is one of :data:`FORMATS`, else raise ValueError listing them."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return fmt
+assert tuple(WRITERS) == FORMATS, "every format in .formats needs its writer here"
 
 
 def _layer_names(trace: Any) -> list[str]:
@@ -105,7 +96,7 @@ def resolve_output(out: str | os.PathLike, layer: str, scheme: str, fmt: str, ov
     if it (or the .npy sidecar) exists and ``overwrite`` is False, ValueError if its
     directory is missing.
     """
-    check_format(fmt)
+    fmt = check_format(fmt)
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out must be a str or os.PathLike, got {type(out).__name__}")
     path = Path(out).expanduser()
@@ -148,6 +139,8 @@ def trace_layer_spikes(
         if model_id:
             info["model_id"] = str(model_id)
         info = {key: v for key, v in info.items() if v is not None}
+        # Recorded in every format: a T the caller chose, or the lossless one (nothing clipped).
+        info["T_rule"] = "given" if T is not None else "lossless: Int2Spike default for the exported tokens"
         k = getattr(tr, "k", None)
     finally:
         if opened:
@@ -175,10 +168,11 @@ def write_layer_spikes(
 
 
 def _write(ls: LayerSpikes, fmt: str, out: str | os.PathLike, weight: Any, settings: ExportSettings) -> Path:
+    fmt = check_format(fmt)
     path = resolve_output(out, ls.layer, ls.scheme, fmt, settings.overwrite)
     if weight is not None and fmt != "nir":
         raise ValueError(f"weight is only used by the 'nir' format, not {fmt!r}")
-    return WRITERS[fmt][1](ls, path, weight, settings)
+    return WRITERS[fmt](ls, path, weight, settings)
 
 
 def export_layer(

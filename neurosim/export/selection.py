@@ -350,7 +350,7 @@ def _encode_events(ls: LayerSpikes) -> SpikeEventTable:
     if len(starts) > 1:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc=f"encoding {ls.layer}", unit="chunk", leave=False)
+        starts = tqdm(starts, desc=f"encoding {ls.layer}", unit="chunk", leave=False, disable=None)  # terminal only
     for r0 in starts:
         block = ls.counts[r0 : r0 + rows_per_chunk]
         t = torch.from_numpy(block)

@@ -1,6 +1,6 @@
 """Replay one linear layer: integer spike counts -> spike trains -> events -> accumulators.
 
-Arithmetic (SpikingBrain report, section 1 of shared/reference/spikingbrain.md): with INT8
+Arithmetic (SpikingBrain report, arXiv:2509.05276, W8ASpike): with INT8
 weights ``q`` and one scale per group of ``group_size`` input channels, the layer output is
 
     y[token, o] = V_th[token] * sum_g scale[o, g] * acc_g[token, o],

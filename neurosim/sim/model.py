@@ -143,7 +143,7 @@ def replay_trace(
     outputs: dict[str, LayerReplay] = {}
     dev = torch.device(device)
     settings = ReplaySettings(scheme, T, bit_order, block_columns, dev, clip, sign_split, engine, token_chunk)
-    bar = tqdm(total=len(names), desc=f"replay {scheme}", unit="layer", disable=not progress)
+    bar = tqdm(total=len(names), desc=f"replay {scheme}", unit="layer", disable=None if progress else True)
     try:
         for name in names:
             info = trace.layer(name)
