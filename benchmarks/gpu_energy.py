@@ -57,7 +57,7 @@ if str(REPO) not in sys.path:
 
 from hw_models import ModelShape, fit_host_overhead, get_gpu  # noqa: E402
 from hw_models.gpus import H100_SXM_UNCALIBRATED  # noqa: E402
-from hw_models.gpu_model import (  # noqa: E402
+from hw_models.gpu_calibration import (  # noqa: E402
     WORKLOAD_SHAPES,
     Workload,
     fit_gpu_to_measurements,

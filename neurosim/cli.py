@@ -91,7 +91,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolve_platforms(args.chip, args.gpu)  # unknown names fail before the model loads
     res = run_pipeline(
         _prompts(args), args.out, model=args.model, k=args.k, schemes=args.schemes, chips=args.chip,
-        gpus=args.gpu, device=args.device, max_tokens=args.max_tokens, overwrite=args.overwrite,
+        gpus=args.gpu, gpu_regime=args.gpu_regime, device=args.device, max_tokens=args.max_tokens,
+        overwrite=args.overwrite,
         progress=not args.quiet, log=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)),
     )
     s = res.summary
@@ -101,7 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     rows = res.energy["platforms"]
     print(f"{'platform':14s} {'J/token':>11s} {'s/token':>11s} {'energy vs ' + args.gpu[0]:>14s}")
     for r in rows:
-        print(f"{r['platform']:14s} {r['energy_per_token_j']:11.4g} {r['latency_per_token_s']:11.4g} {r['energy_vs_ref']:14.3g}")
+        name = r['platform'] + (f" [{r['regime']}]" if r.get("regime") else "")
+        print(f"{name:14s} {r['energy_per_token_j']:11.4g} {r['latency_per_token_s']:11.4g} {r['energy_vs_ref']:14.3g}")
     print(f"report: {res.report_html}")
     return 0
 
@@ -202,7 +204,7 @@ def cmd_energy(args: argparse.Namespace) -> int:
         model = args.model if args.model else (None if tr.model_id == EMBEDDED_ID else tr.model_id)
         loaded = load_model(model)
         rep = replay_trace(tr, loaded.model, args.scheme, T, clip=True, progress=not args.quiet)
-    results = hw_models.evaluate(list(rep.layers.values()), chips, gpus)
+    results = hw_models.evaluate(list(rep.layers.values()), chips, gpus, regime=args.gpu_regime)
     print(f"{rep.tokens} tokens, scheme {args.scheme}, T = {T}, {rep.clipped} counts clipped to the window")
     print(hw_models.comparison_markdown(results, reference=gpus[0].name if gpus else results[0].platform))
     return 0
@@ -327,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--chip", nargs="+", default=["loihi2", "loihi", "truenorth", "spinnaker2"],
                    help="neuromorphic chip presets (loihi, loihi2, truenorth, spinnaker2, generic_async)")
     r.add_argument("--gpu", nargs="+", default=["h100", "a100"], help="GPU presets (a100, h100, h200)")
+    r.add_argument("--gpu-regime", default="hardware", choices=["hardware", "eager", "hf-generate"],
+                   help="GPU software regime: roofline only, a PyTorch decode loop, or transformers generate")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     r.add_argument("--max-tokens", type=int, help="keep at most this many tokens of each prompt")
     r.add_argument("--out", required=True, help="output folder (trace.h5, plots/, report.md, report.html)")
@@ -355,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--T", type=int, help="step budget (default: the scheme's budget, bitwise-signed 3)")
     e.add_argument("--chip", nargs="+", default=["loihi2", "loihi", "truenorth", "spinnaker2"])
     e.add_argument("--gpu", nargs="+", default=["h100", "a100"])
+    e.add_argument("--gpu-regime", default="hardware", choices=["hardware", "eager", "hf-generate"],
+                   help="GPU software regime (hw_models.gpu_regimes)")
     e.add_argument("--model", help="the trace's model, if not the embedded one (its weights are replayed)")
     e.set_defaults(func=cmd_energy)
 
