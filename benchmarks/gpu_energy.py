@@ -61,6 +61,8 @@ from hw_models.gpu_calibration import (  # noqa: E402
     WORKLOAD_SHAPES,
     Workload,
     fit_gpu_to_measurements,
+    fit_regime,
+    rows_where,
     predict_workload,
     recheck_markdown,
     recheck_measurements,
@@ -429,6 +431,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--recheck", default=None, metavar="CSV",
                    help="no measurement: predict every row of CSV with --preset and print the errors (no GPU)")
     p.add_argument("--device-match", default="", help="--recheck: only rows whose device contains this text")
+    p.add_argument("--regime", default=None, choices=["hardware", *MEASURED_REGIMES],
+                   help="--recheck: only rows of this regime, predicted in it (default: all rows, preset host overhead)")
     a = p.parse_args(argv)
     for name in ("prompt_len", "decode_tokens"):
         if getattr(a, name) < 1:
@@ -463,20 +467,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return a
 
 
-def recheck(path: str | Path, preset: str = "h100_sxm", device_match: str = "") -> list[dict]:
+def recheck(path: str | Path, preset: str = "h100_sxm", device_match: str = "", regime: str | None = None) -> list[dict]:
     """Print measured vs predicted J/token and s for every row of CSV ``path`` (no GPU needed);
-    returns :func:`hw_models.gpu_model.recheck_measurements` rows."""
+    with ``regime``, only that regime's rows, predicted in that regime, plus the regime's fit.
+    Returns :func:`hw_models.gpu_calibration.recheck_measurements` rows."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--recheck: no such CSV file: {path}")
     with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if device_match.lower() in str(r.get("device", "")).lower()]
+        rows = rows_where(csv.DictReader(fh), device_match, regime)
     if not rows:
         raise ValueError(f"--recheck: {path} has no rows" + (f" with device matching {device_match!r}" if device_match else ""))
     gpu = H100_SXM_UNCALIBRATED if preset == H100_SXM_UNCALIBRATED.name else get_gpu(preset)
-    res = recheck_measurements(rows, gpu)
+    res = recheck_measurements(rows, gpu, regime=regime)
     devices = sorted({str(r.get("device", "?")) for r in rows})
-    print(f"{len(rows)} row(s) of {path} ({', '.join(devices)}) against preset {gpu.name}:\n")
+    print(f"{len(rows)} row(s) of {path} ({', '.join(devices)}) against preset {gpu.name}"
+          + (f", regime {regime}" if regime else "") + ":\n")
     print(recheck_markdown(res))
     worst_j = max(abs(r["j_error_pct"]) for r in res)
     worst_s = max(abs(r["s_error_pct"]) for r in res)
@@ -486,6 +492,12 @@ def recheck(path: str | Path, preset: str = "h100_sxm", device_match: str = "") 
     for k in ("idle_w", "compute_efficiency", "memory_power_fraction", "host_overhead_s_per_layer"):
         if k in info:
             print(f"  {k}: fit {info[k]:.4g}, preset {getattr(gpu, k):.4g}")
+    if regime not in (None, "hardware"):
+        reg, rinfo = fit_regime(rows, gpu, regime)
+        print(f"regime {regime} fit (hw_models.gpu_calibration.fit_regime): host {reg.host_s_per_layer * 1e3:.4g} ms "
+              f"per layer + {reg.host_s_per_step * 1e3:.4g} ms per decode step, compute efficiency "
+              f"{reg.compute_efficiency}, memory power fraction {reg.memory_power_fraction}, "
+              f"time rms log error {rinfo['time_rms_log_error']:.3f}")
     return res
 
 
@@ -494,7 +506,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     if args.recheck:
         try:
-            recheck(args.recheck, args.preset, args.device_match)
+            recheck(args.recheck, args.preset, args.device_match, args.regime)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -569,8 +581,8 @@ def main(argv=None) -> int:
             # the workload name encodes model, mode, prompt, decode steps and batch: --recheck
             # rebuilds the prediction from it (hw_models.gpu_model.parse_workload)
             wl = Workload(label, shape, mode, batch, plen, args.decode_tokens if mode == "decode" else 0)
-            pred = predict_workload(gpu, wl)
-            pred_hw = predict_workload(gpu, wl, host_overhead=False)
+            pred = predict_workload(gpu, wl, regime=regime)
+            pred_hw = predict_workload(gpu, wl, regime="hardware")
             name = wl.name
             try:
                 if mode == "prefill":

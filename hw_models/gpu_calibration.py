@@ -420,3 +420,38 @@ def prediction_errors(rows: Iterable[Mapping[str, Any]], gpu: GPUSpec, regime: R
     """:func:`recheck_measurements` of ``rows`` (measured on ``gpu``) with ``regime``: J/token and
     s/token errors in % per workload (the out-of-sample check of tests/test_hw_calibration.py)."""
     return recheck_measurements(rows, gpu, regime=regime)
+
+
+#: the datasheet-era assumptions of every preset (hw_models.gpus._COMMON_ASSUMPTIONS): what a
+#: fit starts from and keeps when its rows do not pin a value
+PRIOR = {"compute_efficiency": 0.7, "memory_power_fraction": 0.6, "host_overhead_s_per_layer": 0.4e-3}
+
+
+def prior_gpu(rows: Iterable[Mapping[str, Any]]) -> GPUSpec:
+    """The preset of the device that measured ``rows`` with datasheet figures, the measured idle
+    power (median ``idle_power_w``, a separate quiet-interval reading) and the PRIOR assumptions:
+    nothing fitted on workload rows."""
+    rows = list(rows)
+    devices = {gpu_for_device(str(r.get("device", ""))).name for r in rows}
+    if len(devices) != 1:
+        raise ValueError(f"prior_gpu: rows must come from one GPU, got {sorted(devices) or 'none'}")
+    gpu = GPU_PRESETS[devices.pop()]
+    idles = [float(r["idle_power_w"]) for r in rows if str(r.get("idle_power_w", "")) not in ("", "nan")]
+    changes = dict(PRIOR)
+    if idles:
+        changes["idle_w"] = float(np.median(idles))
+    return gpu.with_changes(**changes)
+
+
+def transfer(rows: Iterable[Mapping[str, Any]], regime: str, train: tuple[str, str | None],
+             test: tuple[str, str | None]) -> tuple[Regime, list[dict[str, Any]]]:
+    """Out-of-sample check: fit ``regime`` on the rows of ``train`` = (device text, model label
+    or None) and predict the rows of ``test`` (device, label) on the test device's
+    :func:`prior_gpu`. Returns (the fitted regime, :func:`recheck_measurements` rows)."""
+    rows = list(rows)
+    tr = rows_where(rows, train[0], regime, train[1])
+    te = rows_where(rows, test[0], regime, test[1])
+    if not tr or not te:
+        raise ValueError(f"transfer: no {regime} rows for train {train} or test {test}")
+    reg, _ = fit_regime(tr, prior_gpu(tr), regime)
+    return reg, recheck_measurements(te, prior_gpu(te), regime=reg)

@@ -78,7 +78,14 @@ def resolve_regime(gpu: GPUSpec, regime: str | Regime | None, host_overhead: boo
     if isinstance(regime, Regime):
         return regime
     if regime is None:
-        regime = "eager" if host_overhead else "hardware"
+        if not host_overhead:
+            return get_regime(gpu, "hardware")
+        # the old switch: the preset's own per-layer host overhead (honours GPUSpec.with_changes)
+        fit = get_regime(gpu, "eager")
+        src = gpu.sources.get("host_overhead_s_per_layer", "")
+        return Regime("eager", fit.fitted_on, gpu.host_overhead_s_per_layer, 0.0, None, None, fit.energy_spread,
+                      fit.time_spread, calibrated=src.startswith("FITTED") and fit.calibrated,
+                      source=f"{gpu.name} preset host_overhead_s_per_layer: {src or 'assumption'}")
     if not isinstance(regime, str):
         raise TypeError(f"regime must be a name ({', '.join(REGIMES)}) or a Regime, got {type(regime).__name__}")
     return get_regime(gpu, regime)
@@ -116,7 +123,8 @@ def predict_forward(
 
     Args:
         regime: "hardware", "eager", "hf-generate" or a :class:`Regime`; None keeps the old
-            switch: ``host_overhead`` True -> "eager", False -> "hardware".
+            switch: ``host_overhead`` True -> "eager" with the preset's own
+            ``host_overhead_s_per_layer`` and efficiencies, False -> "hardware".
 
     Returns:
         dict: ``time_s`` (per call), ``tokens`` (new tokens per call), ``latency_per_token_s``
