@@ -250,7 +250,8 @@ def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, res
         Section("Event-driven replay", "Spike trains replayed step by step through the layers' INT8 weights "
                 "(per-group-128 scales, as W8ASpike); accumulators equal the dense integer matmul exactly.", sim_rows),
         Section("Energy and latency per token", "Priced from the replay's activity records; GPU rows are the roofline "
-                "model calibrated on an H100 (docs/hardware.md). Ratios are against the reference GPU. For GPUs the "
+                "model in the software regime named in their regime column (H100 and H200 calibrated on NVML "
+                "measurements, A100 uncalibrated; docs/hardware.md). Ratios are against the reference GPU. For GPUs the "
                 "table's J/token is the power x time view; the stacked bars split the op + byte view (compute, "
                 "HBM traffic, idle power) by component, so a GPU bar can be lower than its table value.", energy_rows,
                 figs("energy_breakdown")),

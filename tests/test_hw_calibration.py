@@ -300,3 +300,25 @@ def test_get_gpu_short_names_and_one_error():
         hm.get_gpu("b200")
     with pytest.raises(TypeError, match="preset name"):
         hm.get_gpu(None)
+
+
+def test_cli_takes_a_gpu_regime():
+    from neurosim.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["energy", "t.h5"]).gpu_regime == "hardware"
+    assert p.parse_args(["energy", "t.h5", "--gpu-regime", "hf-generate"]).gpu_regime == "hf-generate"
+    assert p.parse_args(["run", "--prompt", "hi", "--out", "o", "--gpu-regime", "eager"]).gpu_regime == "eager"
+    with pytest.raises(SystemExit):
+        p.parse_args(["energy", "t.h5", "--gpu-regime", "vllm"])
+
+
+@pytest.mark.parametrize("regime", ["hardware", "eager", "hf-generate"])
+def test_headline_gpu_energy_is_power_x_time(regime):
+    acts = hm.synthetic_model_activity(hm.SMOLLM2_135M, tokens=8)
+    for g in ("h100", "h200", "a100"):
+        for mode in ("decode", "prefill"):
+            res = hm.run_on_gpu(acts, hm.get_gpu(g), mode=mode, regime=regime)
+            assert res.energy_per_token_j == pytest.approx(res.details["power_time_j_per_token"])
+            assert res.details["opbyte_j_per_token"] < res.energy_per_token_j      # the other, labelled view
+            assert res.details["view"] == "power x time"
