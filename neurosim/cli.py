@@ -100,10 +100,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"sparsity (bitwise-signed, 3 steps): {s['sparsity']:.1%}   silent channels: {s['silence']:.1%}   "
           f"spikes per active channel: {s['spikes_per_active_channel']:.2f}   |s| <= 7: {s['frac_abs_le_7']:.1%}")
     rows = res.energy["platforms"]
-    print(f"{'platform':14s} {'J/token':>11s} {'s/token':>11s} {'energy vs ' + args.gpu[0]:>14s}")
+    ref = rows[0]["reference"] if rows else args.gpu[0]
+    print(f"{'platform':24s} {'J/token':>11s} {'s/token':>11s} {'energy vs ' + ref:>19s}")
     for r in rows:
         name = r['platform'] + (f" [{r['regime']}]" if r.get("regime") else "")
-        print(f"{name:14s} {r['energy_per_token_j']:11.4g} {r['latency_per_token_s']:11.4g} {r['energy_vs_ref']:14.3g}")
+        print(f"{name:24s} {r['energy_per_token_j']:11.4g} {r['latency_per_token_s']:11.4g} {r['energy_vs_ref']:19.3g}")
     print(f"report: {res.report_html}")
     return 0
 
