@@ -360,7 +360,6 @@ def fit_regime(
     if not isinstance(gpu, GPUSpec):
         raise TypeError(f"fit_regime: expected a GPUSpec, got {type(gpu).__name__}")
     data = _measured(list(rows), "fit_regime")
-    base = Regime(name, gpu.name, 0.0)
     hw = [predict_workload(gpu.with_changes(compute_efficiency=1.0), w, regime=Regime("hardware", "", 0.0))
           for w, *_ in data]
     tc1 = np.array([float(p["t_compute_s"]) for p in hw])
@@ -412,7 +411,6 @@ def fit_regime(
             "memory_power_fraction": m_fit, "energy_spread": reg.energy_spread, "time_spread": reg.time_spread,
             "time_rms_log_error": float(np.sqrt(np.mean((np.log(t_fit) - log_t) ** 2))),
             "bounds": {w.name: str(p["bound"]) for (w, *_), p in zip(data, preds)}}
-    del base
     return reg, info
 
 

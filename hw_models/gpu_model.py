@@ -1,15 +1,15 @@
 """Roofline latency and energy of dense inference on a GPU (s, J).
 
 Latency of a kernel = max(FLOPs / (peak x compute_efficiency), bytes / (bandwidth x
-bandwidth_efficiency)); a forward call also pays the host (Python / launch) overhead per
-decoder layer, which overlaps with GPU work: ``t = max(sum of kernel times, layers x
-host_overhead)``.
+bandwidth_efficiency)); a forward call also pays the host (Python / launch) time of its
+software regime, which overlaps with GPU work: ``t = max(sum of kernel times, layers x
+host_s_per_layer [+ host_s_per_step for a decode step])``.
 
 Energy, two views (both reported):
 
-* power x time: ``P = idle + (TDP - idle) x max(u_compute, memory_power_fraction x u_memory)``
+* power x time (the headline ``energy_per_token_j``): ``P = idle + (TDP - idle) x max(u_compute, memory_power_fraction x u_memory)``
   with ``u = busy time / t``; a host-bound call draws little above idle.
-* op + byte: MACs x MAC energy + HBM bytes x HBM energy (op tables of
+* op + byte (labelled ``opbyte``, the other view): MACs x MAC energy + HBM bytes x HBM energy (op tables of
   :mod:`hw_models.op_energy`, 7 nm: the nearest published node for A100/H100/H200), plus
   idle power x time. The difference to power x time is reported as ``other`` (clock tree,
   register files, caches, control: what the op + byte view leaves out).

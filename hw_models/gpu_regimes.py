@@ -19,8 +19,7 @@ machines only as well as their CPUs match (docs/hardware.md, "Software regimes")
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping
+from dataclasses import dataclass
 
 from ._checks import finite_nonneg, fraction
 from .gpus import GPUSpec
@@ -58,7 +57,6 @@ class Regime:
     time_spread: tuple[float, float] = (1.0, 1.0)
     calibrated: bool = False
     source: str = ""
-    extra: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         owner = f"Regime {self.name!r}"

@@ -322,3 +322,25 @@ def test_headline_gpu_energy_is_power_x_time(regime):
             assert res.energy_per_token_j == pytest.approx(res.details["power_time_j_per_token"])
             assert res.details["opbyte_j_per_token"] < res.energy_per_token_j      # the other, labelled view
             assert res.details["view"] == "power x time"
+
+
+def test_benchmark_smoke_runs_both_regimes_and_writes_rows(tmp_path, capsys):
+    """The measuring code path (manual KV-cache loop and transformers generate with the
+    first-step energy mark) on a tiny CPU model; energies are NaN without NVML."""
+    pytest.importorskip("transformers")
+    spec = importlib.util.spec_from_file_location("gpu_energy", ROOT / "benchmarks" / "gpu_energy.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "m.csv"
+    assert mod.main(["--smoke", "--regimes", "eager,hf-generate", "--prefill-lens", "8", "--decode-tokens", "3",
+                     "--batches", "2", "--csv", str(out), "--json", str(tmp_path / "m.json")]) == 0
+    new = [r for r in csv.DictReader(out.open()) if r["workload"].startswith("smoke/")]
+    assert sorted((r["regime"], r["workload"]) for r in new) == [
+        ("eager", "smoke/decode3@32/b2"), ("eager", "smoke/prefill8/b1"),
+        ("hf-generate", "smoke/decode3@32/b2"), ("hf-generate", "smoke/prefill8/b1")]
+    tokens = {(r["regime"], r["workload"]): int(r["tokens"]) for r in new}
+    assert tokens[("hf-generate", "smoke/decode3@32/b2")] % (2 * 2) == 0    # (3 - 1) measured steps x batch 2
+    assert tokens[("eager", "smoke/decode3@32/b2")] % (3 * 2) == 0
+    assert "warm-up (first pass over these KV lengths)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        mod.parse_args(["--regimes", "vllm"])
