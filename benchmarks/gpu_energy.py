@@ -43,6 +43,7 @@ import argparse
 import csv
 import datetime as _dt
 import io
+import json
 import math
 import os
 import sys
@@ -56,10 +57,12 @@ if str(REPO) not in sys.path:
 from analysis.fileio import write_text  # noqa: E402
 from hw_models import ModelShape, fit_host_overhead, get_gpu  # noqa: E402
 from hw_models.gpus import H100_SXM_UNCALIBRATED  # noqa: E402
-from hw_models.gpu_model import (  # noqa: E402
+from hw_models.gpu_calibration import (  # noqa: E402
     WORKLOAD_SHAPES,
     Workload,
     fit_gpu_to_measurements,
+    fit_regime,
+    rows_where,
     predict_workload,
     recheck_markdown,
     recheck_measurements,
@@ -68,8 +71,10 @@ from hw_models.gpu_model import (  # noqa: E402
 CSV_COLUMNS = (
     "date", "device", "torch_version", "workload", "tokens", "j_per_token_measured", "j_per_token_predicted",
     "error_pct", "preset", "s_per_token_measured", "s_per_token_predicted", "avg_power_w", "idle_power_w",
-    "j_per_token_opbyte_predicted", "host_overhead_s_per_layer_fit", "transformers_version",
+    "j_per_token_opbyte_predicted", "host_overhead_s_per_layer_fit", "transformers_version", "regime", "driver",
 )
+#: software regimes this script measures (hw_models.gpu_regimes: "hardware" is the roofline itself)
+MEASURED_REGIMES = ("eager", "hf-generate")
 DEFAULT_CSV = REPO / "hw_models" / "data" / "gpu_measurements.csv"
 SMOKE_SHAPE = ModelShape(name="smoke-tiny", hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16,
                          intermediate=128, vocab=512, tie_embeddings=True)
@@ -121,6 +126,12 @@ class NvmlMeter:
 
     def power_w(self) -> float:
         return self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
+
+    def power_limit_w(self) -> float:
+        try:
+            return self.nvml.nvmlDeviceGetEnforcedPowerLimit(self.handle) / 1000.0
+        except self.nvml.NVMLError:
+            return math.nan
 
 
 class NoMeter:
@@ -230,12 +241,12 @@ def run_decode(model, device, prompt_len: int, new_tokens: int, batch: int, min_
     arg, attr = _cache_names(model)
     ids = torch.randint(0, vocab, (batch, prompt_len), device=device)
 
-    def once(measure: bool) -> tuple[float, float]:
+    def once(steps: int) -> tuple[float, float]:
         out = model(input_ids=ids, use_cache=True, **kw)
         pkv, nxt = getattr(out, attr), out.logits[:, -1:].argmax(-1)
         _sync(device)
         e0, t0 = meter.energy_j(), time.perf_counter()
-        for _ in range(new_tokens):
+        for _ in range(steps):
             out = model(input_ids=nxt, use_cache=True, **{arg: pkv})
             pkv, nxt = getattr(out, attr), out.logits[:, -1:].argmax(-1)
         _sync(device)
@@ -244,37 +255,136 @@ def run_decode(model, device, prompt_len: int, new_tokens: int, batch: int, min_
         return e1 - e0, t1 - t0
 
     with torch.inference_mode():
-        once(False)  # warm-up
+        # warm-up over every KV length the measurement meets: kernels picked per shape (e.g. a
+        # per-length attention plan) are set up here, not in the measured steady state
+        _, s_warm = once(new_tokens)
+        print(f"    warm-up (first pass over these KV lengths): {s_warm / new_tokens * 1e3:.2f} ms/step")
         energy = secs = 0.0
         reps = 0
         while secs < min_seconds:
-            e, s = once(True)
+            e, s = once(new_tokens)
             energy += e
             secs += s
             reps += 1
     return energy, secs, new_tokens * batch * reps, reps
 
 
-def _atomic_append(path: Path, rows: list[dict], seed_from: Path | None) -> None:
-    """Append ``rows`` to CSV ``path`` (header checked), atomically (analysis.fileio)."""
+def _no_eos(model) -> None:
+    """Random weights: never stop early, so ``generate`` runs exactly ``max_new_tokens`` steps."""
+    gc = model.generation_config
+    gc.eos_token_id = None
+    gc.pad_token_id = 0
+    gc.do_sample = False
+
+
+def run_prefill_generate(model, device, prompt_len: int, min_seconds: float, meter, vocab: int):
+    """``generate(max_new_tokens=1)`` (prefill + one greedy selection, as a chat front end's
+    first token); returns (J, s, tokens, reps) with tokens = prompt_len x reps."""
+    import torch
+
+    _no_eos(model)
+    ids = torch.randint(0, vocab, (1, prompt_len), device=device)
+    mask = torch.ones_like(ids)
+    with torch.inference_mode():
+        model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=1, do_sample=False)  # warm-up
+        _sync(device)
+        reps, e0, t0 = 0, meter.energy_j(), time.perf_counter()
+        while True:
+            model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=1, do_sample=False)
+            reps += 1
+            _sync(device)
+            if time.perf_counter() - t0 >= min_seconds:
+                break
+        t1, e1 = time.perf_counter(), meter.energy_j()
+    return e1 - e0, t1 - t0, reps * prompt_len, reps
+
+
+class _FirstStepMark:
+    """A logits processor that, at its first call (right after the prefill forward), waits for
+    the GPU and reads the energy counter and the clock: the decode steps are measured from there."""
+
+    def __init__(self, meter, device) -> None:
+        self.meter, self.device, self.mark = meter, device, None
+
+    def __call__(self, input_ids, scores):
+        if self.mark is None:
+            _sync(self.device)
+            self.mark = (self.meter.energy_j(), time.perf_counter())
+        return scores
+
+
+def run_decode_generate(model, device, prompt_len: int, new_tokens: int, batch: int, min_seconds: float,
+                        meter, vocab: int):
+    """Greedy ``generate(max_new_tokens=new_tokens)`` with the default (dynamic) KV cache; the
+    prefill is excluded (measured from the first logits processor call), so ``new_tokens - 1``
+    forward steps are measured. Returns (J, s, tokens, reps), tokens = (new_tokens - 1) x batch x reps."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    if new_tokens < 2:
+        raise ValueError("run_decode_generate: new_tokens must be >= 2")
+    _no_eos(model)
+    ids = torch.randint(0, vocab, (batch, prompt_len), device=device)
+    mask = torch.ones_like(ids)
+
+    def once(n: int) -> tuple[float, float]:
+        mark = _FirstStepMark(meter, device)
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n, do_sample=False, logits_processor=LogitsProcessorList([mark]))
+        _sync(device)
+        t1, e1 = time.perf_counter(), meter.energy_j()
+        if out.shape[1] != prompt_len + n:
+            raise RuntimeError(f"generate made {out.shape[1] - prompt_len} tokens, expected {n}")
+        return e1 - mark.mark[0], t1 - mark.mark[1]
+
+    with torch.inference_mode():
+        _, s_warm = once(new_tokens)  # warm-up over every KV length measured (see run_decode)
+        print(f"    warm-up (first pass over these KV lengths): {s_warm / (new_tokens - 1) * 1e3:.2f} ms/step")
+        energy = secs = 0.0
+        reps = 0
+        while secs < min_seconds:
+            e, s = once(new_tokens)
+            energy += e
+            secs += s
+            reps += 1
+    return energy, secs, (new_tokens - 1) * batch * reps, reps
+
+
+def _csv_base(path: Path, seed_from: Path | None) -> str:
+    """The CSV text new rows go after: ``path`` if it exists, else ``seed_from``, else a header
+    (an unexpected header -> ValueError)."""
     path = Path(path)
-    existing = ""
     src = path if path.exists() else (seed_from if seed_from is not None and seed_from.exists() else None)
-    if src is not None:
-        existing = src.read_text(encoding="utf-8")
-    buf = io.StringIO()
-    if existing.strip():
-        header = next(csv.reader(io.StringIO(existing)))
-        if tuple(header) != CSV_COLUMNS:
-            raise ValueError(f"{src}: unexpected CSV header {header}; expected {list(CSV_COLUMNS)}")
-        buf.write(existing if existing.endswith("\n") else existing + "\n")
-    else:
+    existing = src.read_text(encoding="utf-8") if src is not None else ""
+    if not existing.strip():
+        buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow(CSV_COLUMNS)
+        return buf.getvalue()
+    header = next(csv.reader(io.StringIO(existing)))
+    if tuple(header) != CSV_COLUMNS:
+        raise ValueError(f"{src}: unexpected CSV header {header}; expected {list(CSV_COLUMNS)}")
+    return existing if existing.endswith("\n") else existing + "\n"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (analysis.fileio), creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, text, overwrite=True)
+
+
+def _csv_text(base: str, rows: list[dict]) -> str:
+    buf = io.StringIO()
+    buf.write(base)
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     for r in rows:
         w.writerow(r)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, buf.getvalue(), overwrite=True)
+    return buf.getvalue()
+
+
+def _atomic_append(path: Path, rows: list[dict], seed_from: Path | None) -> None:
+    """Append ``rows`` to CSV ``path`` (header checked; seeded from ``seed_from`` if ``path`` does
+    not exist), atomically."""
+    _atomic_write_text(path, _csv_text(_csv_base(path, seed_from), rows))
 
 
 def _csv_target(arg: str | None) -> tuple[Path, Path | None]:
@@ -292,7 +402,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--preset", default="h100_sxm", help="hw_models GPU preset to compare with "
                                                          "(--recheck also takes h100_sxm_uncalibrated)")
     p.add_argument("--models", default="smollm2,qwen7b", help="comma list of smollm2, qwen7b")
-    p.add_argument("--prompt-len", type=int, default=1024)
+    p.add_argument("--prompt-len", type=int, default=1024, help="decode prompt length (tokens)")
+    p.add_argument("--modes", default="prefill,decode", help="comma list of prefill, decode")
+    p.add_argument("--prefill-lens", default="1024", help="prefill lengths (tokens), comma list")
+    p.add_argument("--regimes", default="eager", help=f"comma list of {', '.join(MEASURED_REGIMES)}: a plain "
+                   "PyTorch decode loop with KV cache, or transformers generate()")
+    p.add_argument("--json", default=None, help="also write every measurement with its metadata as JSON "
+                                                 "(default $OUT/gpu_measurements.json when $OUT is set)")
     p.add_argument("--decode-tokens", type=int, default=128)
     p.add_argument("--batches", default="1,16", help="decode batch sizes, comma list")
     p.add_argument("--min-seconds", type=float, default=5.0, help="measured seconds per workload")
@@ -300,10 +416,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-minutes", type=float, default=8.0, help="skip remaining workloads past this budget")
     p.add_argument("--csv", default=None, help="CSV to append to (default $OUT/gpu_measurements.csv or "
                                                  "hw_models/data/gpu_measurements.csv)")
-    p.add_argument("--smoke", action="store_true", help="tiny CPU run without NVML or CSV (code-path check)")
+    p.add_argument("--smoke", action="store_true", help="tiny CPU run without NVML (code-path check; energies "
+                   "are NaN and a CSV is written only to an explicit --csv)")
     p.add_argument("--recheck", default=None, metavar="CSV",
                    help="no measurement: predict every row of CSV with --preset and print the errors (no GPU)")
     p.add_argument("--device-match", default="", help="--recheck: only rows whose device contains this text")
+    p.add_argument("--regime", default=None, choices=["hardware", *MEASURED_REGIMES],
+                   help="--recheck: only rows of this regime, predicted in it (default: all rows, preset host overhead)")
     a = p.parse_args(argv)
     for name in ("prompt_len", "decode_tokens"):
         if getattr(a, name) < 1:
@@ -316,6 +435,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--batches must be a comma list of integers, got {a.batches!r}")
     if not a.batch_list or min(a.batch_list) < 1:
         p.error("--batches must list integers >= 1")
+    try:
+        a.prefill_list = [int(b) for b in a.prefill_lens.split(",") if b.strip()]
+    except ValueError:
+        p.error(f"--prefill-lens must be a comma list of integers, got {a.prefill_lens!r}")
+    if not a.prefill_list or min(a.prefill_list) < 1:
+        p.error("--prefill-lens must list integers >= 1")
+    a.mode_list = [m.strip() for m in a.modes.split(",") if m.strip()]
+    if not a.mode_list or set(a.mode_list) - {"prefill", "decode"}:
+        p.error(f"--modes must list prefill and/or decode, got {a.modes!r}")
+    a.regime_list = [r.strip() for r in a.regimes.split(",") if r.strip()]
+    bad = sorted(set(a.regime_list) - set(MEASURED_REGIMES))
+    if bad or not a.regime_list:
+        p.error(f"--regimes: unknown regime(s) {bad}; choose from {', '.join(MEASURED_REGIMES)}")
+    if "hf-generate" in a.regime_list and a.decode_tokens < 2:
+        p.error("--decode-tokens must be >= 2 with the hf-generate regime")
     a.model_list = [m.strip() for m in a.models.split(",") if m.strip()]
     bad = sorted(set(a.model_list) - {"smollm2", "qwen7b"})
     if bad:
@@ -323,20 +457,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return a
 
 
-def recheck(path: str | Path, preset: str = "h100_sxm", device_match: str = "") -> list[dict]:
+def recheck(path: str | Path, preset: str = "h100_sxm", device_match: str = "", regime: str | None = None) -> list[dict]:
     """Print measured vs predicted J/token and s for every row of CSV ``path`` (no GPU needed);
-    returns :func:`hw_models.gpu_model.recheck_measurements` rows."""
+    with ``regime``, only that regime's rows, predicted in that regime, plus the regime's fit.
+    Returns :func:`hw_models.gpu_calibration.recheck_measurements` rows."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--recheck: no such CSV file: {path}")
     with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if device_match.lower() in str(r.get("device", "")).lower()]
+        rows = rows_where(csv.DictReader(fh), device_match, regime)
     if not rows:
         raise ValueError(f"--recheck: {path} has no rows" + (f" with device matching {device_match!r}" if device_match else ""))
     gpu = H100_SXM_UNCALIBRATED if preset == H100_SXM_UNCALIBRATED.name else get_gpu(preset)
-    res = recheck_measurements(rows, gpu)
+    res = recheck_measurements(rows, gpu, regime=regime)
     devices = sorted({str(r.get("device", "?")) for r in rows})
-    print(f"{len(rows)} row(s) of {path} ({', '.join(devices)}) against preset {gpu.name}:\n")
+    print(f"{len(rows)} row(s) of {path} ({', '.join(devices)}) against preset {gpu.name}"
+          + (f", regime {regime}" if regime else "") + ":\n")
     print(recheck_markdown(res))
     worst_j = max(abs(r["j_error_pct"]) for r in res)
     worst_s = max(abs(r["s_error_pct"]) for r in res)
@@ -346,6 +482,12 @@ def recheck(path: str | Path, preset: str = "h100_sxm", device_match: str = "") 
     for k in ("idle_w", "compute_efficiency", "memory_power_fraction", "host_overhead_s_per_layer"):
         if k in info:
             print(f"  {k}: fit {info[k]:.4g}, preset {getattr(gpu, k):.4g}")
+    if regime not in (None, "hardware"):
+        reg, rinfo = fit_regime(rows, gpu, regime)
+        print(f"regime {regime} fit (hw_models.gpu_calibration.fit_regime): host {reg.host_s_per_layer * 1e3:.4g} ms "
+              f"per layer + {reg.host_s_per_step * 1e3:.4g} ms per decode step, compute efficiency "
+              f"{reg.compute_efficiency}, memory power fraction {reg.memory_power_fraction}, "
+              f"time rms log error {rinfo['time_rms_log_error']:.3f}")
     return res
 
 
@@ -354,7 +496,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     if args.recheck:
         try:
-            recheck(args.recheck, args.preset, args.device_match)
+            recheck(args.recheck, args.preset, args.device_match, args.regime)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -400,9 +542,17 @@ def main(argv=None) -> int:
     idle_w = measure_idle(meter, args.idle_seconds) if args.idle_seconds > 0 else math.nan
     print(f"idle power: {idle_w:.1f} W measured; preset assumes {gpu.idle_w:.1f} W")
 
-    rows, lines = [], []
+    rows, lines, failures = [], [], []
     date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     budget = args.max_minutes * 60.0
+    path, seed = _csv_target(args.csv)
+    csv_base = _csv_base(path, seed)  # checked before anything is measured
+    json_path = Path(args.json) if args.json else (Path(os.environ["OUT"]) / "gpu_measurements.json"
+                                                   if os.environ.get("OUT") else None)
+    meta = {"date": date, "device": meter.name, "driver": meter.driver, "torch": torch.__version__,
+            "transformers": transformers.__version__, "idle_power_w": idle_w, "preset": gpu.name,
+            "power_limit_w": getattr(meter, "power_limit_w", lambda: math.nan)(),
+            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, list))}}
     for label, shape, family in models:
         if time.perf_counter() - start > budget:
             print(f"budget of {args.max_minutes} min reached: skipping {label}")
@@ -410,38 +560,51 @@ def main(argv=None) -> int:
         t_build = time.perf_counter()
         model, n_params = build_model(shape, family, device, dtype)
         print(f"\n{label}: {n_params / 1e6:.1f} M parameters, built in {time.perf_counter() - t_build:.1f} s")
-        workloads = [("prefill", 1)] + [("decode", b) for b in args.batch_list]
-        for mode, batch in workloads:
+        workloads = [(r, "prefill", 1, p) for r in args.regime_list for p in args.prefill_list
+                     if "prefill" in args.mode_list]
+        workloads += [(r, "decode", b, args.prompt_len) for r in args.regime_list for b in args.batch_list
+                      if "decode" in args.mode_list]
+        for regime, mode, batch, plen in workloads:
             if time.perf_counter() - start > budget:
                 print(f"budget of {args.max_minutes} min reached: skipping the rest")
                 break
             # the workload name encodes model, mode, prompt, decode steps and batch: --recheck
             # rebuilds the prediction from it (hw_models.gpu_model.parse_workload)
-            wl = Workload(label, shape, mode, batch, args.prompt_len, args.decode_tokens if mode == "decode" else 0)
-            pred = predict_workload(gpu, wl)
-            pred_hw = predict_workload(gpu, wl, host_overhead=False)
+            wl = Workload(label, shape, mode, batch, plen, args.decode_tokens if mode == "decode" else 0)
+            pred = predict_workload(gpu, wl, regime=regime)
+            pred_hw = predict_workload(gpu, wl, regime="hardware")
             name = wl.name
-            if mode == "prefill":
-                e, s, n, reps = run_prefill(model, device, args.prompt_len, args.min_seconds, meter, shape.vocab)
-                time_per_call = s / reps
-                s_tok = s / n
-            else:
-                e, s, n, reps = run_decode(model, device, args.prompt_len, args.decode_tokens, batch,
-                                           args.min_seconds, meter, shape.vocab)
-                time_per_call = s / (reps * args.decode_tokens)
-                s_tok = time_per_call
+            try:
+                if mode == "prefill":
+                    run = run_prefill if regime == "eager" else run_prefill_generate
+                    e, s, n, reps = run(model, device, plen, args.min_seconds, meter, shape.vocab)
+                    time_per_call = s / reps
+                    s_tok = s / n
+                else:
+                    run = run_decode if regime == "eager" else run_decode_generate
+                    e, s, n, reps = run(model, device, plen, args.decode_tokens, batch, args.min_seconds, meter,
+                                        shape.vocab)
+                    time_per_call = s / (n / batch)
+                    s_tok = time_per_call
+            except Exception as exc:  # one failed workload must not lose the others' measurements
+                import traceback
+
+                traceback.print_exc()
+                failures.append(f"{regime} {name}: {type(exc).__name__}: {exc}")
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
             j_tok = e / n
             err = 100.0 * (float(pred["energy_per_token_j"]) - j_tok) / j_tok if j_tok == j_tok and j_tok > 0 else math.nan
             host_fit = fit_host_overhead(time_per_call, pred, shape.layers)
             avg_p = e / s if s > 0 else math.nan
-            lines.append((name, n, j_tok, float(pred["energy_per_token_j"]), err, float(pred_hw["energy_per_token_j"]),
-                          float(pred["energy_per_token_opbyte_j"]), s_tok, float(pred["latency_per_token_s"]),
-                          avg_p, host_fit, str(pred["bound"])))
-            print(f"  {name}: {n} tokens in {s:.2f} s; measured {j_tok:.4g} J/token, predicted {float(pred['energy_per_token_j']):.4g} "
-                  f"({err:+.1f} %); roofline-only {float(pred_hw['energy_per_token_j']):.4g}; op+byte "
-                  f"{float(pred['energy_per_token_opbyte_j']):.4g}; avg {avg_p:.0f} W; {s_tok * 1e3:.3f} ms/token "
-                  f"(pred {float(pred['latency_per_token_s']) * 1e3:.3f}, {pred['bound']}-bound); implied host "
-                  f"overhead {host_fit * 1e3:.3f} ms/layer")
+            lines.append((regime, name, n, j_tok, float(pred["energy_per_token_j"]), err,
+                          float(pred_hw["energy_per_token_j"]), float(pred["energy_per_token_opbyte_j"]), s_tok,
+                          float(pred["latency_per_token_s"]), avg_p, host_fit, str(pred["bound"])))
+            print(f"  [{regime}] {name}: {n} tokens in {s:.2f} s ({reps} reps); measured {j_tok:.4g} J/token, "
+                  f"predicted {float(pred['energy_per_token_j']):.4g} ({err:+.1f} %); avg {avg_p:.0f} W; "
+                  f"{s_tok * 1e3:.4g} ms/token (pred {float(pred['latency_per_token_s']) * 1e3:.4g}, "
+                  f"{pred['bound']}-bound); {time_per_call * 1e3:.3f} ms/call", flush=True)
             rows.append({
                 "date": date, "device": meter.name, "torch_version": torch.__version__, "workload": name,
                 "tokens": n, "j_per_token_measured": f"{j_tok:.6g}",
@@ -450,24 +613,29 @@ def main(argv=None) -> int:
                 "s_per_token_predicted": f"{float(pred['latency_per_token_s']):.6g}", "avg_power_w": f"{avg_p:.1f}",
                 "idle_power_w": f"{idle_w:.1f}", "j_per_token_opbyte_predicted": f"{float(pred['energy_per_token_opbyte_j']):.6g}",
                 "host_overhead_s_per_layer_fit": f"{host_fit:.4g}", "transformers_version": transformers.__version__,
+                "regime": regime, "driver": meter.driver,
             })
+            if not args.smoke or args.csv:  # after every workload: a run cut short keeps what it measured
+                _atomic_write_text(path, _csv_text(csv_base, rows))
+                if json_path is not None:
+                    _atomic_write_text(json_path, json.dumps(dict(meta, rows=rows, failures=failures), indent=1))
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
-    print("\n| workload | tokens | J/token measured | J/token predicted | error % | roofline-only J/token | "
+    print("\n| regime | workload | tokens | J/token measured | J/token predicted | error % | roofline-only J/token | "
           "op+byte J/token | ms/token measured | ms/token predicted | avg W | host s/layer (fit) | bound |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for (name, n, j, jp, err, jhw, job, st, stp, p, hf, b) in lines:
-        print(f"| {name} | {n} | {j:.4g} | {jp:.4g} | {err:+.1f} | {jhw:.4g} | {job:.4g} | {st * 1e3:.4g} | "
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (regime, name, n, j, jp, err, jhw, job, st, stp, p, hf, b) in lines:
+        print(f"| {regime} | {name} | {n} | {j:.4g} | {jp:.4g} | {err:+.1f} | {jhw:.4g} | {job:.4g} | {st * 1e3:.4g} | "
               f"{stp * 1e3:.4g} | {p:.0f} | {hf:.3g} | {b} |")
-    if args.smoke:
-        print("\nsmoke run: no energy measured, CSV not written")
+    if args.smoke and not args.csv:
+        print("\nsmoke run: no energy measured, CSV not written (pass --csv to check the writer)")
         return 0
-    path, seed = _csv_target(args.csv)
-    _atomic_append(path, rows, seed)
+    for f in failures:
+        print(f"FAILED: {f}", file=sys.stderr)
     print(f"\nappended {len(rows)} row(s) to {path}  (total {time.perf_counter() - start:.0f} s)")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

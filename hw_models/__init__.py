@@ -28,7 +28,8 @@ from .chips import (
 )
 from .compare import breakdown_table, comparison_markdown, comparison_rows, evaluate, evaluate_scaled, to_markdown
 from .gpu_model import board_power_w, fit_host_overhead, mac_energy_pj, predict_forward, roofline, run_on_gpu
-from .gpus import A100_SXM, GPU_PRESETS, H100_SXM, H200_SXM, GPUSpec, get_gpu, gpu_from_dict
+from .gpu_regimes import REGIMES, Regime, get_regime
+from .gpus import A100_SXM, GPU_ALIASES, GPU_PRESETS, H100_SXM, H200_SXM, GPUSpec, get_gpu, gpu_from_dict
 from .neuromorphic import LayerMapping, interchip_cost_per_spike_j, map_layer, run_on_chip
 from .op_energy import HOROWITZ_45NM, JOUPPI_7NM, OpEnergyTable, table_for_node
 from .report import (
@@ -45,7 +46,7 @@ from .synthetic import synthetic_activity, synthetic_model_activity
 
 __all__ = [
     "Activity",
-    "A100_SXM", "CATEGORIES", "CHIP_PRESETS", "GPU_PRESETS", "H100_SXM", "H200_SXM", "HOROWITZ_45NM",
+    "A100_SXM", "CATEGORIES", "CHIP_PRESETS", "GPU_ALIASES", "GPU_PRESETS", "REGIMES", "Regime", "get_regime", "H100_SXM", "H200_SXM", "HOROWITZ_45NM",
     "JOUPPI_7NM", "LOIHI", "LOIHI2", "QWEN25_7B", "SMOLLM2_135M", "SPINNAKER2", "TRUENORTH",
     "GPUSpec", "LayerMapping", "LayerResult", "ModelShape", "NeuromorphicChip", "OpEnergyTable",
     "PlatformResult", "ReportEstimate", "RoleStats",

@@ -22,13 +22,16 @@ def evaluate(
     batch: int = 1,
     dtype: str = "bf16",
     host_overhead: bool = False,
+    regime: str | None = None,
 ) -> list[PlatformResult]:
-    """Price ``acts`` on every chip and GPU (defaults: all presets)."""
+    """Price ``acts`` on every chip and GPU (defaults: all presets); ``regime`` is the GPUs'
+    software regime (hw_models.gpu_regimes; None: ``host_overhead`` True -> eager, else hardware)."""
     acts = list(acts)
     chips = list(CHIP_PRESETS.values()) if chips is None else list(chips)
     gpus = list(GPU_PRESETS.values()) if gpus is None else list(gpus)
     results = [run_on_chip(acts, c) for c in chips]
-    results += [run_on_gpu(acts, g, mode=mode, batch=batch, dtype=dtype, host_overhead=host_overhead) for g in gpus]
+    results += [run_on_gpu(acts, g, mode=mode, batch=batch, dtype=dtype, host_overhead=host_overhead,
+                          regime=regime) for g in gpus]
     return results
 
 
@@ -69,6 +72,7 @@ def comparison_rows(results: Sequence[PlatformResult], reference: str = H100_SXM
         rows.append({
             "platform": r.platform,
             "kind": r.kind,
+            "regime": r.details.get("regime", ""),
             "mode": r.mode,
             "devices": r.devices,
             "energy_per_token_j": r.energy_per_token_j,
@@ -77,6 +81,8 @@ def comparison_rows(results: Sequence[PlatformResult], reference: str = H100_SXM
             "latency_vs_ref": r.latency_s / ref.latency_s if ref.latency_s > 0 else float("nan"),
             "reference": reference,
             "gpu_op_byte_view_j_per_token": r.details.get("opbyte_j_per_token", float("nan")),
+            **({k: r.details[k] for k in ("energy_per_token_j_low", "energy_per_token_j_high", "latency_per_token_s_low",
+                                          "latency_per_token_s_high", "view", "calibrated") if k in r.details}),
             **{f"{c}_j_per_token": v for c, v in r.breakdown().items() if c != "total"},
         })
     return rows
@@ -122,7 +128,7 @@ def to_markdown(rows: Sequence[dict], columns: Sequence[str] | None = None) -> s
 
 
 COMPARISON_COLUMNS = (
-    "platform", "devices", "energy_per_token_j", "latency_per_token_s", "energy_vs_ref", "latency_vs_ref",
+    "platform", "regime", "devices", "energy_per_token_j", "latency_per_token_s", "energy_vs_ref", "latency_vs_ref",
     *(f"{c}_j_per_token" for c in CATEGORIES), "gpu_op_byte_view_j_per_token",
 )
 

@@ -19,7 +19,9 @@ and host overhead fitted (hw_models.gpu_model.fit_gpu_to_measurements) to NVML m
 on an NVIDIA H100 80GB HBM3 on 2026-11-25 (benchmarks/gpu_energy.py,
 hw_models/data/gpu_measurements.csv; docs/hardware.md, "Calibration on a real H100").
 ``H100_SXM_UNCALIBRATED`` keeps the previous datasheet + assumption values for comparison.
-A100 and H200 remain uncalibrated.
+``h200_sxm`` is CALIBRATED the same way on an NVIDIA H200 on 2026-12-02. A100 remains
+uncalibrated (datasheet + assumptions). The software regimes (host time per layer and per
+decode step) live in hw_models.gpu_regimes.
 """
 from __future__ import annotations
 
@@ -221,6 +223,9 @@ H100_SXM = GPUSpec(
     },
 )
 
+_H200_MEASURED = ("measured 2026-12-02 on NVIDIA H200 (driver 580.159.04), benchmarks/gpu_energy.py, "
+                  "hw_models/data/gpu_measurements.csv")
+
 H200_SXM = GPUSpec(
     name="h200_sxm",
     node_nm=4.0,                   # TSMC 4N
@@ -228,12 +233,19 @@ H200_SXM = GPUSpec(
     peak_int8_ops=1979e12,         # NVIDIA H200 datasheet (2024): INT8 3,958 TOPS sparse -> 1,979 dense
     hbm_bytes_per_s=4.8e12,        # NVIDIA H200 datasheet (2024): HBM3e 4.8 TB/s
     hbm_bytes=141e9,               # NVIDIA H200 datasheet (2024): 141 GB
-    tdp_w=700.0,                   # NVIDIA H200 datasheet (2024): max TDP up to 700 W (SXM)
-    idle_w=70.0,                   # ASSUMPTION: as H100 SXM
-    compute_efficiency=0.7,        # ASSUMPTION
-    bandwidth_efficiency=0.8,      # ASSUMPTION
-    memory_power_fraction=0.6,     # ASSUMPTION
-    host_overhead_s_per_layer=0.4e-3,  # ASSUMPTION
+    tdp_w=700.0,                   # NVIDIA H200 datasheet (2024): max TDP up to 700 W (SXM); NVML limit 700 W
+    # MEASURED 2026-12-02 on NVIDIA H200, benchmarks/gpu_energy.py: NVML energy counter over 5 s
+    # with a CUDA context, two runs (121.8 W, 124.5 W); median of the rows' idle_power_w
+    idle_w=123.15,
+    # FITTED (hw_models.gpu_calibration.fit_gpu_to_measurements on the 8 H200 eager rows, prior
+    # 0.7): pinned by the compute-bound Qwen2.5-7B-shape prefill 4096 (eager HF incl. non-GEMM kernels)
+    compute_efficiency=0.502,
+    bandwidth_efficiency=0.8,      # ASSUMPTION: no measured call is bandwidth-bound in time
+    # FITTED as above: least squares on log average power given the fitted times
+    memory_power_fraction=0.700,
+    # FITTED as above: per-layer host time only (the eager regime of hw_models.gpu_regimes
+    # separates a per-step part); eager PyTorch 2.11 + transformers 5.17 on that machine's CPU
+    host_overhead_s_per_layer=1.072e-3,
     sources={
         "node_nm": "TSMC 4N (7 nm op table used as nearest published)",
         "peak_bf16_flops": "NVIDIA H200 datasheet (2024): BF16 1,979 TFLOPS sparse = 989.5 dense",
@@ -241,17 +253,30 @@ H200_SXM = GPUSpec(
         "hbm_bytes_per_s": "NVIDIA H200 datasheet (2024): 4.8 TB/s HBM3e",
         "hbm_bytes": "NVIDIA H200 datasheet (2024): 141 GB",
         "tdp_w": "NVIDIA H200 datasheet (2024): up to 700 W (SXM)",
-        "idle_w": "ASSUMPTION: 70 W as H100 SXM",
-        **_COMMON_ASSUMPTIONS,
+        "idle_w": f"MEASURED: 123.15 W, median of two 5 s NVML idle readings (121.8, 124.5 W); {_H200_MEASURED}",
+        "compute_efficiency": ("FITTED: 0.502, least squares on log call time over the 8 eager rows (pinned by the "
+                               f"compute-bound 7B prefill 4096); {_H200_MEASURED}"),
+        "bandwidth_efficiency": _COMMON_ASSUMPTIONS["bandwidth_efficiency"] + " (no measured call is "
+                                "bandwidth-bound in time, so the data do not pin it)",
+        "memory_power_fraction": f"FITTED: 0.700, least squares on log average power over the 8 eager rows; {_H200_MEASURED}",
+        "host_overhead_s_per_layer": ("FITTED: 1.072 ms per decoder layer per forward call (per-layer only; see "
+                                      f"hw_models.gpu_regimes for the per-step split); {_H200_MEASURED}"),
     },
 )
 
 GPU_PRESETS: dict[str, GPUSpec] = {g.name: g for g in (A100_SXM, H100_SXM, H200_SXM)}
 
+#: the short names the CLI uses -> preset names
+GPU_ALIASES: dict[str, str] = {"a100": "a100_sxm", "h100": "h100_sxm", "h200": "h200_sxm"}
+
 
 def get_gpu(name: str) -> GPUSpec:
-    """Preset by name (``a100_sxm``, ``h100_sxm``, ``h200_sxm``)."""
+    """Preset by name: ``a100_sxm``, ``h100_sxm``, ``h200_sxm`` or the short ``a100``, ``h100``, ``h200``."""
+    if not isinstance(name, str):
+        raise TypeError(f"get_gpu: expected a preset name, got {type(name).__name__}")
+    key = GPU_ALIASES.get(name.strip().lower(), name.strip().lower())
     try:
-        return GPU_PRESETS[name]
+        return GPU_PRESETS[key]
     except KeyError:
-        raise ValueError(f"unknown GPU preset {name!r}; choose one of {', '.join(GPU_PRESETS)}") from None
+        raise ValueError(f"unknown GPU preset {name!r}; choose one of "
+                         f"{', '.join(f'{a} ({p})' for a, p in GPU_ALIASES.items())}") from None

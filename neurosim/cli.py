@@ -165,7 +165,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolve_platforms(args.chip, args.gpu)  # unknown names fail before the model loads
     res = run_pipeline(
         _prompts(args), args.out, model=args.model, k=args.k, schemes=args.schemes, chips=args.chip,
-        gpus=args.gpu, device=args.device, max_tokens=args.max_tokens, overwrite=args.overwrite,
+        gpus=args.gpu, gpu_regime=args.gpu_regime, device=args.device, max_tokens=args.max_tokens,
+        overwrite=args.overwrite,
         progress=not args.quiet, log=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)),
     )
     s = res.summary
@@ -176,9 +177,11 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"do not fit it and are clipped")
     print(headline_line(s, s["window"]))
     rows = res.energy["platforms"]
-    print(f"{'platform':14s} {'J/token':>11s} {'s/token':>11s} {'energy vs ' + args.gpu[0]:>14s}")
+    ref = rows[0]["reference"] if rows else args.gpu[0]
+    print(f"{'platform':24s} {'J/token':>11s} {'s/token':>11s} {'energy vs ' + ref:>19s}")
     for r in rows:
-        print(f"{r['platform']:14s} {r['energy_per_token_j']:11.4g} {r['latency_per_token_s']:11.4g} {r['energy_vs_ref']:14.3g}")
+        name = r['platform'] + (f" [{r['regime']}]" if r.get("regime") else "")
+        print(f"{name:24s} {r['energy_per_token_j']:11.4g} {r['latency_per_token_s']:11.4g} {r['energy_vs_ref']:19.3g}")
     print(f"report: {res.report_html}")
     return 0
 
@@ -297,7 +300,7 @@ def cmd_energy(args: argparse.Namespace) -> int:
         model = args.model if args.model else (None if tr.model_id == EMBEDDED_ID else tr.model_id)
         loaded = load_model(model, progress=not args.quiet)
         rep = replay_trace(tr, loaded.model, args.scheme, T, clip=True, progress=not args.quiet)
-    results = hw_models.evaluate(list(rep.layers.values()), chips, gpus)
+    results = hw_models.evaluate(list(rep.layers.values()), chips, gpus, regime=args.gpu_regime)
     values = sum(a.tokens * a.in_features for a in rep.layers.values())
     print(f"{rep.tokens} tokens, scheme {args.scheme}, T = {T} steps: {rep.clipped} counts "
           f"({rep.clipped / values if values else 0:.2%}) clipped to the window")
@@ -425,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     scheme0 = encoders.DEFAULT_SCHEME
     orders = list(encoders.BIT_ORDERS)
     chip_help = ", ".join(hw_models.CHIP_PRESETS)
-    gpu_help = ", ".join(g.removesuffix("_sxm") for g in hw_models.GPU_PRESETS)
+    gpu_help = ", ".join(hw_models.GPU_ALIASES)
     r = sub.add_parser("run", help="prompt -> spike trace -> replay -> statistics -> energy report",
                        description="Capture spike counts of a real model on a prompt, replay them as spike trains "
                                    "through the layers' INT8 weights, analyse them and price them on chips and GPUs.")
@@ -439,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"schemes to replay; the first is priced (default: {' '.join(DEFAULT_SCHEMES)})")
     r.add_argument("--chip", nargs="+", default=list(DEFAULT_CHIPS), help=f"neuromorphic chip presets ({chip_help})")
     r.add_argument("--gpu", nargs="+", default=list(DEFAULT_GPUS), help=f"GPU presets ({gpu_help})")
+    r.add_argument("--gpu-regime", default=hw_models.REGIMES[0], choices=hw_models.REGIMES,
+                   help="GPU software regime: roofline only, a PyTorch decode loop, or transformers generate "
+                        "(docs/gpu-regimes.md)")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     r.add_argument("--max-tokens", type=int, help="keep at most this many tokens of each prompt")
     r.add_argument("--out", required=True, help="output folder (trace.h5, plots/, report.md, report.html)")
@@ -468,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          f"{encoders.get_scheme(scheme0).budget})")
     e.add_argument("--chip", nargs="+", default=list(DEFAULT_CHIPS), help=f"chip presets ({chip_help})")
     e.add_argument("--gpu", nargs="+", default=list(DEFAULT_GPUS), help=f"GPU presets ({gpu_help})")
+    e.add_argument("--gpu-regime", default=hw_models.REGIMES[0], choices=hw_models.REGIMES,
+                   help="GPU software regime (docs/gpu-regimes.md)")
     e.add_argument("--model", help="the trace's model, if not the embedded one (its weights are replayed)")
     e.set_defaults(func=cmd_energy)
 

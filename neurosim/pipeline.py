@@ -97,6 +97,7 @@ def run_pipeline(
     window: tuple[str, int] = REPORT_WINDOW,
     chips: Sequence[str] = DEFAULT_CHIPS,
     gpus: Sequence[str] = DEFAULT_GPUS,
+    gpu_regime: str = "hardware",
     device: str = "cpu",
     max_tokens: int | None = None,
     block_columns: int = 32,
@@ -118,6 +119,7 @@ def run_pipeline(
             beyond it clipped and reported.
         window: (scheme, T) of the sparsity statistics (report: bitwise-signed, 3).
         chips, gpus: preset names (see ``hw_models.CHIP_PRESETS`` / ``GPU_PRESETS``).
+        gpu_regime: GPU software regime, "hardware", "eager" or "hf-generate" (hw_models.gpu_regimes).
         device: "cpu" or "cuda" for capture and replay.
         extrapolate_7b: also price the statistics extrapolated to Qwen2.5-7B's shape.
     """
@@ -156,13 +158,14 @@ def run_pipeline(
                                                block_columns=block_columns, progress=progress)
             main = replays[schemes[0]]
             acts = list(main.layers.values())
-            results = hw_models.evaluate(acts, chip_specs, gpu_specs)
+            results = hw_models.evaluate(acts, chip_specs, gpu_specs, regime=gpu_regime)
             reference = gpu_specs[0].name if gpu_specs else results[0].platform
             energy_rows = hw_models.comparison_rows(results, reference=reference)
             breakdown = hw_models.breakdown_table(results)
             scaled_rows: list[dict[str, Any]] = []
             if extrapolate_7b:
-                scaled = hw_models.evaluate_scaled(acts, hw_models.QWEN25_7B, chips=chip_specs, gpus=gpu_specs)
+                scaled = hw_models.evaluate_scaled(acts, hw_models.QWEN25_7B, chips=chip_specs, gpus=gpu_specs,
+                                                   regime=gpu_regime)
                 scaled_rows = hw_models.comparison_rows(scaled, reference=reference)
             plots_dir = tmp / "plots"
             figs = write_all_plots(stats, plots_dir, trace=trace, comparison=comparison, energy=breakdown,
@@ -176,7 +179,7 @@ def run_pipeline(
         params = {
             "model": loaded.model_id, "prompt": _prompt_line(prompt_text), "prompt tokens": tokens, "k": k, "statistics window": f"{window[0]}, T = {window[1]}",
             "schemes replayed": ", ".join(f"{s} (T = {DEFAULT_BUDGETS[s]})" for s in schemes),
-            "chips": ", ".join(chips), "gpus": ", ".join(gpus), "device": device,
+            "chips": ", ".join(chips), "gpus": ", ".join(gpus), "GPU regime": gpu_regime, "device": device,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "run time (s)": round(time.perf_counter() - t_start, 1),
             **{f"version {k_}": v for k_, v in _versions().items()},
@@ -266,7 +269,8 @@ def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, res
         Section("Event-driven replay", "Spike trains replayed step by step through the layers' INT8 weights "
                 "(per-group-128 scales, as W8ASpike); accumulators equal the dense integer matmul exactly.", sim_rows),
         Section("Energy and latency per token", "Priced from the replay's activity records; GPU rows are the roofline "
-                "model calibrated on an H100 (docs/hardware.md). Ratios are against the reference GPU. For GPUs the "
+                "model in the software regime named in their regime column (H100 and H200 calibrated on NVML "
+                "measurements, A100 uncalibrated; docs/hardware.md). Ratios are against the reference GPU. For GPUs the "
                 "table's J/token is the power x time view; the stacked bars split the op + byte view (compute, "
                 "HBM traffic, idle power) by component, so a GPU bar can be lower than its table value.", energy_rows,
                 figs("energy_breakdown")),

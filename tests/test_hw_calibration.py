@@ -1,4 +1,5 @@
-"""The H100 preset against real NVML measurements (hw_models/data/gpu_measurements.csv), offline."""
+"""The GPU presets and software regimes against real NVML measurements
+(hw_models/data/gpu_measurements.csv: H100 2026-11-25, H200 2026-12-02), offline."""
 from __future__ import annotations
 
 import csv
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import hw_models as hm
-from hw_models.gpu_model import (
+from hw_models.gpu_calibration import (
     WORKLOAD_SHAPES,
     Workload,
     fit_gpu_to_measurements,
@@ -32,12 +33,13 @@ EXPECTED = {
 def h100_rows() -> list[dict]:
     with open(CSV_PATH, newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if "H100" in r["device"]]
+    assert {r["regime"] for r in rows} == {"eager"}
     assert EXPECTED <= {r["workload"] for r in rows}
     return rows
 
 
 def test_calibrated_h100_within_30_percent(h100_rows):
-    res = recheck_measurements(h100_rows, hm.H100_SXM)
+    res = recheck_measurements(h100_rows, hm.H100_SXM)   # regime None + host overhead = the preset's own fields
     assert len(res) == len(h100_rows)
     for r in res:
         assert abs(r["j_error_pct"]) < 30.0, r
@@ -156,3 +158,189 @@ def test_benchmark_recheck_cli(capsys, tmp_path):
     assert "| -70.1 |" in capsys.readouterr().out                    # the recorded error of the first run
     assert mod.main(["--recheck", str(tmp_path / "missing.csv")]) == 2
     assert "no such CSV file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Software regimes (hw_models.gpu_regimes) and the out-of-sample checks of issue 12
+# ---------------------------------------------------------------------------------------------
+from hw_models.gpu_calibration import fit_regime, prior_gpu, rows_where, transfer  # noqa: E402
+from hw_models.gpu_regimes import FITTED_REGIMES  # noqa: E402
+
+S, Q = "smollm2-135m-arch", "qwen2.5-7b-shape"
+
+
+@pytest.fixture(scope="module")
+def all_rows() -> list[dict]:
+    with open(CSV_PATH, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_h200_rows_cover_both_regimes_and_the_issue_workloads(all_rows):
+    h200 = rows_where(all_rows, "H200")
+    want = {f"{m}/prefill{p}/b1" for m in (S, Q) for p in (1024, 4096)}
+    want |= {f"{m}/decode128@1024/b{b}" for m in (S, Q) for b in (1, 16)}
+    for regime in ("eager", "hf-generate"):
+        rows = rows_where(h200, regime=regime)
+        assert {r["workload"] for r in rows} == want, regime
+        for r in rows:
+            assert r["driver"] == "580.159.04" and r["torch_version"].startswith("2.11") and r["date"].startswith("2026-12-02")
+
+
+def test_h200_preset_is_the_fit_of_its_eager_rows(all_rows):
+    prior = hm.H200_SXM.with_changes(idle_w=70.0, compute_efficiency=0.7, memory_power_fraction=0.6,
+                                     host_overhead_s_per_layer=0.4e-3)
+    fitted, _ = fit_gpu_to_measurements(rows_where(all_rows, "H200", "eager"), prior)
+    for field in ("idle_w", "host_overhead_s_per_layer", "compute_efficiency", "memory_power_fraction"):
+        assert getattr(fitted, field) == pytest.approx(getattr(hm.H200_SXM, field), rel=0.005), field
+    assert hm.H200_SXM.sources["idle_w"].startswith("MEASURED")
+
+
+@pytest.mark.parametrize("key", sorted(FITTED_REGIMES))
+def test_fitted_regimes_are_the_fits_of_the_rows_and_their_ranges_cover_them(all_rows, key):
+    gpu_name, regime = key
+    preset = hm.get_gpu(gpu_name)
+    rows = rows_where(all_rows, "H100" if gpu_name == "h100_sxm" else "H200", regime)
+    fit, info = fit_regime(rows, preset, regime)
+    have = FITTED_REGIMES[key]
+    assert have.calibrated and have.fitted_on == gpu_name and have.name == regime
+    assert have.host_s_per_layer == pytest.approx(fit.host_s_per_layer, rel=0.01)
+    assert have.host_s_per_step == pytest.approx(fit.host_s_per_step, rel=0.01, abs=1e-5)
+    assert have.compute_efficiency == pytest.approx(fit.compute_efficiency, rel=0.01)
+    assert have.memory_power_fraction == pytest.approx(fit.memory_power_fraction, abs=0.01)
+    # the [low, high] range holds every measurement it was fitted on
+    for r in recheck_measurements(rows, preset, regime=have):
+        pred = r["j_predicted"]
+        assert pred * have.energy_spread[0] * 0.99 <= r["j_measured"] <= pred * have.energy_spread[1] * 1.01, r
+        assert r["s_predicted"] * have.time_spread[0] * 0.99 <= r["s_measured"] <= r["s_predicted"] * have.time_spread[1] * 1.01
+
+
+# Out of sample: fit a regime on one GPU's (or one model shape's) rows, predict the others'
+# J/token and s/token; target |error| < 30 % for every workload. The misses below were measured
+# (docs/hardware.md, "Software regimes"): host time is a property of the host CPU, which differs
+# between the H100 and H200 machines (eager decode 18 ms vs 29-58 ms per step with the same
+# prefill time), and a SmolLM2-only fit cannot learn the compute efficiency of the 7B prefill.
+# Each listed miss must stay a miss (so an improved model has to update this list); every other
+# workload must be within 30 %.
+CASES = {
+    "eager H100->H200": ("eager", ("H100", None), ("H200", None)),
+    "eager H200->H100": ("eager", ("H200", None), ("H100", None)),
+    "eager H100 smollm2->7b": ("eager", ("H100", S), ("H100", Q)),
+    "eager H100 7b->smollm2": ("eager", ("H100", Q), ("H100", S)),
+    "eager H200 smollm2->7b": ("eager", ("H200", S), ("H200", Q)),
+    "eager H200 7b->smollm2": ("eager", ("H200", Q), ("H200", S)),
+    "hf-generate H200 smollm2->7b": ("hf-generate", ("H200", S), ("H200", Q)),
+    "hf-generate H200 7b->smollm2": ("hf-generate", ("H200", Q), ("H200", S)),
+}
+KNOWN_MISSES = {
+    "eager H100->H200": {f"{S}/decode128@1024/b1", f"{S}/decode128@1024/b16", f"{Q}/decode128@1024/b1",
+                         f"{Q}/decode128@1024/b16"},
+    "eager H200->H100": {f"{S}/decode128@1024/b1", f"{S}/decode128@1024/b16", f"{Q}/decode128@1024/b1",
+                         f"{Q}/decode128@1024/b16"},
+    "eager H100 smollm2->7b": {f"{Q}/prefill1024/b1"},
+    "eager H100 7b->smollm2": set(),
+    "eager H200 smollm2->7b": {f"{Q}/prefill1024/b1", f"{Q}/decode128@1024/b1"},
+    "eager H200 7b->smollm2": {f"{S}/prefill1024/b1", f"{S}/prefill4096/b1", f"{S}/decode128@1024/b1",
+                               f"{S}/decode128@1024/b16"},
+    "hf-generate H200 smollm2->7b": {f"{Q}/prefill1024/b1"},
+    "hf-generate H200 7b->smollm2": {f"{S}/prefill1024/b1", f"{S}/prefill4096/b1", f"{S}/decode128@1024/b1"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_out_of_sample_within_30_percent(all_rows, case):
+    regime, train, test = CASES[case]
+    fit, res = transfer(all_rows, regime, train, test)
+    assert fit.fitted_on == prior_gpu(rows_where(all_rows, train[0])).name
+    misses = {r["workload"] for r in res if abs(r["j_error_pct"]) >= 30.0 or abs(r["s_error_pct"]) >= 30.0}
+    assert misses == KNOWN_MISSES[case], {r["workload"]: (round(r["j_error_pct"], 1), round(r["s_error_pct"], 1))
+                                          for r in res}
+    # what passes is a real prediction: the fit saw none of these rows
+    trained = {r["workload"] for r in rows_where(all_rows, train[0], regime, train[1])}
+    if train[0] == test[0]:
+        assert not trained & {r["workload"] for r in res}
+
+
+def test_regime_changes_the_answer_and_results_carry_it():
+    h200 = hm.get_gpu("h200")
+    hw = hm.predict_forward(h200, hm.SMOLLM2_135M, "decode", batch=1, prompt_len=1024, regime="hardware")
+    eager = hm.predict_forward(h200, hm.SMOLLM2_135M, "decode", batch=1, prompt_len=1024, regime="eager")
+    gen = hm.predict_forward(h200, hm.SMOLLM2_135M, "decode", batch=1, prompt_len=1024, regime="hf-generate")
+    assert hw["bound"] == "memory" and eager["bound"] == gen["bound"] == "host"
+    assert eager["latency_per_token_s"] > 100 * hw["latency_per_token_s"]
+    reg = FITTED_REGIMES[("h200_sxm", "hf-generate")]
+    assert gen["latency_per_token_s"] == pytest.approx(30 * reg.host_s_per_layer + reg.host_s_per_step)
+    for p in (hw, eager, gen):
+        assert p["view"] == "power x time" and p["calibrated"] is True
+        assert p["energy_per_token_j_low"] <= p["energy_per_token_j"] <= p["energy_per_token_j_high"]
+        assert p["latency_per_token_s_low"] <= p["latency_per_token_s"] <= p["latency_per_token_s_high"]
+    # A100 was never measured: every regime is marked uncalibrated, in the dict and the notes
+    act = hm.synthetic_activity("model.layers.0.self_attn.q_proj", "q", 64, 64, 4)
+    for regime in ("hardware", "eager", "hf-generate"):
+        res = hm.run_on_gpu([act], hm.get_gpu("a100"), regime=regime)
+        assert res.details["regime"] == regime and res.details["calibrated"] is False
+        assert any("UNCALIBRATED" in n for n in res.notes) and any(f"[{regime}]" in n for n in res.notes)
+        d = res.to_dict()["details"]
+        assert d["energy_per_token_j_low"] < res.energy_per_token_j < d["energy_per_token_j_high"]
+        assert d["view"] == "power x time" and d["other_view"].startswith("op + byte")
+    h100 = hm.run_on_gpu([act], hm.get_gpu("h100"), regime="eager")
+    assert h100.details["calibrated"] is True and not any("UNCALIBRATED" in n for n in h100.notes)
+    assert hm.run_on_gpu([act], hm.get_gpu("h100"), regime="hf-generate").details["calibrated"] is False
+    rows = hm.comparison_rows([h100], reference="h100_sxm")
+    assert rows[0]["regime"] == "eager" and rows[0]["calibrated"] is True
+    with pytest.raises(ValueError, match="unknown GPU regime 'vllm'"):
+        hm.predict_forward(h200, hm.SMOLLM2_135M, "decode", regime="vllm")
+    with pytest.raises(TypeError, match="regime must be"):
+        hm.run_on_gpu([act], h200, regime=3)
+
+
+def test_get_gpu_short_names_and_one_error():
+    assert hm.get_gpu("h100") is hm.H100_SXM and hm.get_gpu("H200") is hm.H200_SXM
+    assert hm.get_gpu("a100_sxm") is hm.A100_SXM
+    with pytest.raises(ValueError, match=r"unknown GPU preset 'b200'; choose one of a100 \(a100_sxm\), h100"):
+        hm.get_gpu("b200")
+    with pytest.raises(TypeError, match="preset name"):
+        hm.get_gpu(None)
+
+
+def test_cli_takes_a_gpu_regime():
+    from neurosim.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["energy", "t.h5"]).gpu_regime == "hardware"
+    assert p.parse_args(["energy", "t.h5", "--gpu-regime", "hf-generate"]).gpu_regime == "hf-generate"
+    assert p.parse_args(["run", "--prompt", "hi", "--out", "o", "--gpu-regime", "eager"]).gpu_regime == "eager"
+    with pytest.raises(SystemExit):
+        p.parse_args(["energy", "t.h5", "--gpu-regime", "vllm"])
+
+
+@pytest.mark.parametrize("regime", ["hardware", "eager", "hf-generate"])
+def test_headline_gpu_energy_is_power_x_time(regime):
+    acts = hm.synthetic_model_activity(hm.SMOLLM2_135M, tokens=8)
+    for g in ("h100", "h200", "a100"):
+        for mode in ("decode", "prefill"):
+            res = hm.run_on_gpu(acts, hm.get_gpu(g), mode=mode, regime=regime)
+            assert res.energy_per_token_j == pytest.approx(res.details["power_time_j_per_token"])
+            assert res.details["opbyte_j_per_token"] < res.energy_per_token_j      # the other, labelled view
+            assert res.details["view"] == "power x time"
+
+
+def test_benchmark_smoke_runs_both_regimes_and_writes_rows(tmp_path, capsys):
+    """The measuring code path (manual KV-cache loop and transformers generate with the
+    first-step energy mark) on a tiny CPU model; energies are NaN without NVML."""
+    pytest.importorskip("transformers")
+    spec = importlib.util.spec_from_file_location("gpu_energy", ROOT / "benchmarks" / "gpu_energy.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "m.csv"
+    assert mod.main(["--smoke", "--regimes", "eager,hf-generate", "--prefill-lens", "8", "--decode-tokens", "3",
+                     "--batches", "2", "--csv", str(out), "--json", str(tmp_path / "m.json")]) == 0
+    new = [r for r in csv.DictReader(out.open()) if r["workload"].startswith("smoke/")]
+    assert sorted((r["regime"], r["workload"]) for r in new) == [
+        ("eager", "smoke/decode3@32/b2"), ("eager", "smoke/prefill8/b1"),
+        ("hf-generate", "smoke/decode3@32/b2"), ("hf-generate", "smoke/prefill8/b1")]
+    tokens = {(r["regime"], r["workload"]): int(r["tokens"]) for r in new}
+    assert tokens[("hf-generate", "smoke/decode3@32/b2")] % (2 * 2) == 0    # (3 - 1) measured steps x batch 2
+    assert tokens[("eager", "smoke/decode3@32/b2")] % (3 * 2) == 0
+    assert "warm-up (first pass over these KV lengths)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        mod.parse_args(["--regimes", "vllm"])

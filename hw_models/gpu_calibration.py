@@ -1,0 +1,455 @@
+"""Calibration of the GPU model against NVML measurements (CSV rows; no GPU needed).
+
+benchmarks/gpu_energy.py records one row per workload in hw_models/data/gpu_measurements.csv
+(J/token, s/token, average W, idle W, device, regime). Here: :func:`parse_workload` rebuilds a
+workload from its CSV name, :func:`recheck_measurements` compares a preset with the rows,
+:func:`fit_gpu_to_measurements` fits a GPU preset's idle power, compute efficiency, memory
+power fraction and host overhead (the H100 calibration), and :func:`fit_regime` fits one
+software regime's host time per layer and per decode step, compute efficiency and memory
+power fraction (:mod:`hw_models.gpu_regimes`); :func:`rows_where` and :func:`gpu_for_device`
+select rows and the preset of the device that measured them.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from ._checks import positive_int
+from .gpu_model import predict_forward
+from .gpu_regimes import REGIMES, Regime
+from .gpus import GPU_PRESETS, GPUSpec
+from .shapes import QWEN25_7B, SMOLLM2_135M, ModelShape
+
+#: model label used in benchmarks/gpu_energy.py workload names -> the shape it builds
+WORKLOAD_SHAPES: dict[str, ModelShape] = {"smollm2-135m-arch": SMOLLM2_135M, "qwen2.5-7b-shape": QWEN25_7B}
+
+_MEASURED_COLUMNS = ("workload", "j_per_token_measured", "s_per_token_measured", "avg_power_w")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One measured workload of benchmarks/gpu_energy.py.
+
+    Attributes:
+        label: model label (a key of :data:`WORKLOAD_SHAPES`).
+        shape: the model shape.
+        mode: "prefill" (one call of ``batch`` x ``prompt_len`` tokens) or "decode" (one call
+            per step of ``batch`` new tokens after a ``prompt_len`` prompt).
+        batch: sequences per call.
+        prompt_len: prompt tokens.
+        decode_tokens: decode steps measured (0 for prefill).
+    """
+
+    label: str
+    shape: ModelShape
+    mode: str
+    batch: int
+    prompt_len: int
+    decode_tokens: int = 0
+
+    @property
+    def name(self) -> str:
+        """``label/prefill{P}/b{B}`` or ``label/decode{D}@{P}/b{B}`` (the CSV ``workload`` column)."""
+        return workload_name(self.label, self.mode, self.batch, self.prompt_len, self.decode_tokens)
+
+    @property
+    def context(self) -> float | None:
+        """Decode: mean cached tokens over the measured steps (prompt + half the new tokens)."""
+        return self.prompt_len + self.decode_tokens / 2.0 if self.mode == "decode" else None
+
+    def call_time_s(self, s_per_token: float) -> float:
+        """Wall time of one forward call (s) from the CSV's ``s_per_token_measured`` (prefill:
+        s per token, ``batch x prompt_len`` tokens a call; decode: s per step = per call)."""
+        return s_per_token * self.batch * self.prompt_len if self.mode == "prefill" else s_per_token
+
+
+def workload_name(label: str, mode: str, batch: int, prompt_len: int, decode_tokens: int = 0) -> str:
+    """The workload name benchmarks/gpu_energy.py writes (parsed back by :func:`parse_workload`)."""
+    positive_int("workload_name", "batch", batch)
+    positive_int("workload_name", "prompt_len", prompt_len)
+    if mode == "prefill":
+        return f"{label}/prefill{prompt_len}/b{batch}"
+    if mode == "decode":
+        positive_int("workload_name", "decode_tokens", decode_tokens)
+        return f"{label}/decode{decode_tokens}@{prompt_len}/b{batch}"
+    raise ValueError(f"workload_name: mode must be 'prefill' or 'decode', got {mode!r}")
+
+
+_WORKLOAD_RE = re.compile(r"^(?P<label>[^/]+)/(?:prefill(?P<pp>\d+)|decode(?P<dt>\d+)@(?P<dp>\d+))/b(?P<batch>\d+)$")
+
+
+def parse_workload(name: str, shapes: Mapping[str, ModelShape] = WORKLOAD_SHAPES) -> Workload:
+    """Rebuild a :class:`Workload` from its CSV name, e.g. ``qwen2.5-7b-shape/decode128@1024/b16``."""
+    if not isinstance(name, str):
+        raise TypeError(f"parse_workload: expected a string, got {type(name).__name__}")
+    m = _WORKLOAD_RE.match(name.strip())
+    if m is None:
+        raise ValueError(f"parse_workload: cannot parse workload {name!r}; expected "
+                         "'LABEL/prefillP/bB' or 'LABEL/decodeD@P/bB'")
+    label = m["label"]
+    if label not in shapes:
+        raise ValueError(f"parse_workload: unknown model label {label!r} in {name!r}; known: {', '.join(shapes)}")
+    batch = int(m["batch"])
+    if m["pp"] is not None:
+        w = Workload(label, shapes[label], "prefill", batch, int(m["pp"]), 0)
+    else:
+        w = Workload(label, shapes[label], "decode", batch, int(m["dp"]), int(m["dt"]))
+    workload_name(w.label, w.mode, w.batch, w.prompt_len, w.decode_tokens)  # validates values >= 1
+    return w
+
+
+def predict_workload(gpu: GPUSpec, workload: Workload, host_overhead: bool = True,
+                     regime: str | Regime | None = None) -> dict[str, Any]:
+    """:func:`predict_forward` of one measured workload, exactly as benchmarks/gpu_energy.py
+    predicts it (decode at the mean context of the measured steps)."""
+    return predict_forward(gpu, workload.shape, workload.mode, batch=workload.batch, prompt_len=workload.prompt_len,
+                           context=workload.context, host_overhead=host_overhead, regime=regime)
+
+
+def _measured(rows: Iterable[Mapping[str, Any]], where: str) -> list[tuple[Workload, float, float, float, Mapping]]:
+    """(workload, J/token, s per call, W, row) of every CSV row, validated."""
+    out = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, Mapping):
+            raise TypeError(f"{where}: row {i} must be a dict (csv.DictReader row), got {type(r).__name__}")
+        missing = [c for c in _MEASURED_COLUMNS if c not in r or r[c] in (None, "")]
+        if missing:
+            raise ValueError(f"{where}: row {i} lacks column(s) {', '.join(missing)}")
+        w = parse_workload(str(r["workload"]))
+        vals = []
+        for c in _MEASURED_COLUMNS[1:]:
+            try:
+                v = float(r[c])
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: row {i} ({w.name}): column {c!r} is not a number: {r[c]!r}") from None
+            if not math.isfinite(v) or v <= 0:
+                raise ValueError(f"{where}: row {i} ({w.name}): column {c!r} must be finite and > 0, got {r[c]!r}")
+            vals.append(v)
+        out.append((w, vals[0], w.call_time_s(vals[1]), vals[2], r))
+    if not out:
+        raise ValueError(f"{where}: no measurement rows")
+    return out
+
+
+def recheck_measurements(rows: Iterable[Mapping[str, Any]], gpu: GPUSpec,
+                         regime: str | Regime | None = None) -> list[dict[str, Any]]:
+    """Predict every recorded workload with ``gpu`` (no GPU needed) and compare.
+
+    Args:
+        rows: dicts with at least ``workload``, ``j_per_token_measured`` (J/token),
+            ``s_per_token_measured`` (s) and ``avg_power_w`` (W), e.g. ``csv.DictReader`` rows
+            of hw_models/data/gpu_measurements.csv.
+        gpu: the preset to check.
+        regime: the regime to predict with (None: the old switch, host overhead on = "eager").
+
+    Returns:
+        one dict per row: ``workload``, ``j_measured`` / ``j_predicted`` (J/token),
+        ``j_error_pct``, ``s_measured`` / ``s_predicted`` (s per call = latency per token for
+        decode, s per token for prefill, as in the CSV), ``s_error_pct``, ``w_measured`` /
+        ``w_predicted`` (W), ``bound``, ``host_s_per_layer_implied`` (s; call time / layers,
+        the overlap model's value when the call is host-bound).
+    """
+    if not isinstance(gpu, GPUSpec):
+        raise TypeError(f"recheck_measurements: expected a GPUSpec, got {type(gpu).__name__}")
+    out = []
+    for w, j, t_call, watts, _ in _measured(rows, "recheck_measurements"):
+        p = predict_workload(gpu, w, regime=regime)
+        jp, sp = float(p["energy_per_token_j"]), float(p["latency_per_token_s"])
+        s_meas = t_call / (w.batch * w.prompt_len) if w.mode == "prefill" else t_call
+        out.append({
+            "workload": w.name, "j_measured": j, "j_predicted": jp, "j_error_pct": 100.0 * (jp - j) / j,
+            "s_measured": s_meas, "s_predicted": sp, "s_error_pct": 100.0 * (sp - s_meas) / s_meas,
+            "w_measured": watts, "w_predicted": float(p["power_w"]), "bound": str(p["bound"]),
+            "host_s_per_layer_implied": t_call / w.shape.layers,
+        })
+    return out
+
+
+def recheck_markdown(results: Iterable[Mapping[str, Any]]) -> str:
+    """Markdown table of :func:`recheck_measurements` output (J/token, ms, W, errors in %)."""
+    lines = ["| workload | J/token measured | J/token predicted | error % | ms measured | ms predicted | "
+             "error % | W measured | W predicted | bound |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['workload']} | {r['j_measured']:.4g} | {r['j_predicted']:.4g} | {r['j_error_pct']:+.1f} | "
+                     f"{r['s_measured'] * 1e3:.4g} | {r['s_predicted'] * 1e3:.4g} | {r['s_error_pct']:+.1f} | "
+                     f"{r['w_measured']:.0f} | {r['w_predicted']:.0f} | {r['bound']} |")
+    return "\n".join(lines)
+
+
+def _grid_argmin(sse: np.ndarray, *axes: np.ndarray) -> tuple[float, ...]:
+    idx = np.unravel_index(int(np.argmin(sse)), sse.shape)
+    return tuple(float(a[i]) for a, i in zip(axes, idx))
+
+
+def fit_gpu_to_measurements(
+    rows: Iterable[Mapping[str, Any]],
+    gpu: GPUSpec,
+    fit_idle: bool = True,
+) -> tuple[GPUSpec, dict[str, Any]]:
+    """Fit the preset's non-datasheet parameters to recorded measurements (no GPU needed).
+
+    Method (the datasheet peak, bandwidth and TDP are kept; ``bandwidth_efficiency`` is kept
+    because no measured call is bandwidth-bound in time):
+
+    1. ``idle_w`` = median of the rows' ``idle_power_w`` (NVML energy counter over a quiet
+       interval with a CUDA context), if ``fit_idle`` and the column is present.
+    2. ``host_overhead_s_per_layer`` h and ``compute_efficiency`` e jointly by least squares on
+       log call time over all rows, with the model of :func:`predict_forward`:
+       ``t = max(FLOPs / (peak e), bytes / (bw x bw_eff), layers x h)``; grid search (log grid
+       on h, linear on e in (0, 1]) refined twice around the minimum. If no row is
+       compute-bound at the optimum, e is not pinned by the data and is kept.
+    3. ``memory_power_fraction`` m by least squares on log average power (W) over all rows with
+       the fitted times, ``P = idle + (TDP - idle) max(u_c, m u_m)``; grid on [0, 1]; kept if no
+       row's power depends on m.
+
+    Returns:
+        (fitted copy of ``gpu`` with ``sources`` naming the fit, info dict with the fitted
+        values, the per-row fitted bounds and the rms log errors).
+    """
+    if not isinstance(gpu, GPUSpec):
+        raise TypeError(f"fit_gpu_to_measurements: expected a GPUSpec, got {type(gpu).__name__}")
+    data = _measured(list(rows), "fit_gpu_to_measurements")
+    info: dict[str, Any] = {"rows": len(data)}
+    changes: dict[str, Any] = {}
+    src = dict(gpu.sources)
+    fit_note = f"FITTED to {len(data)} measured rows by hw_models.fit_gpu_to_measurements"
+
+    if fit_idle:
+        idles = []
+        for _, _, _, _, r in data:
+            try:
+                v = float(r.get("idle_power_w", "nan"))
+            except (TypeError, ValueError):
+                v = math.nan
+            if math.isfinite(v) and v > 0:
+                idles.append(v)
+        if idles:
+            changes["idle_w"] = float(np.median(idles))
+            src["idle_w"] = f"MEASURED: median idle_power_w of {len(idles)} rows (NVML energy counter)"
+    idle = changes.get("idle_w", gpu.idle_w)
+    if idle >= gpu.tdp_w:
+        raise ValueError(f"fit_gpu_to_measurements: measured idle {idle} W is not below TDP {gpu.tdp_w} W")
+
+    # per-row GPU work at compute_efficiency = 1 (t_c scales as 1 / e)
+    hw = [predict_workload(gpu.with_changes(compute_efficiency=1.0), w, host_overhead=False) for w, *_ in data]
+    tc1 = np.array([float(p["t_compute_s"]) for p in hw])
+    tm = np.array([float(p["t_memory_s"]) for p in hw])
+    layers = np.array([float(w.shape.layers) for w, *_ in data])
+    t_meas = np.array([t for _, _, t, _, _ in data])
+    w_meas = np.array([p for _, _, _, p, _ in data])
+    log_t = np.log(t_meas)
+
+    def time_sse(h: np.ndarray, e: np.ndarray) -> np.ndarray:
+        t = np.maximum(np.maximum(tc1 / e[None, :, None], tm), layers * h[:, None, None])
+        return ((np.log(t) - log_t) ** 2).sum(axis=-1)
+
+    h_ax = np.geomspace(1e-6, 1e-1, 401)
+    e_ax = np.linspace(0.01, 1.0, 397)
+    h_fit, e_fit = _grid_argmin(time_sse(h_ax, e_ax), h_ax, e_ax)
+    for _ in range(2):  # refine: +-1 coarse step, 201 points each way
+        dh = h_ax[1] / h_ax[0] if len(h_ax) > 1 else 1.0
+        h_ax = np.geomspace(h_fit / dh, h_fit * dh, 201)
+        de = e_ax[1] - e_ax[0]
+        e_ax = np.linspace(max(1e-3, e_fit - de), min(1.0, e_fit + de), 201)
+        h_fit, e_fit = _grid_argmin(time_sse(h_ax, e_ax), h_ax, e_ax)
+    t_c = tc1 / e_fit
+    t_fit = np.maximum(np.maximum(t_c, tm), layers * h_fit)
+    compute_bound = t_c >= np.maximum(tm, layers * h_fit)
+    changes["host_overhead_s_per_layer"] = h_fit
+    src["host_overhead_s_per_layer"] = f"{fit_note}: least squares on log call time (overlap model)"
+    if compute_bound.any():
+        changes["compute_efficiency"] = e_fit
+        src["compute_efficiency"] = (f"{fit_note}: least squares on log call time; pinned by "
+                                     f"{int(compute_bound.sum())} compute-bound row(s)")
+    else:
+        t_c = tc1 / gpu.compute_efficiency
+        t_fit = np.maximum(np.maximum(t_c, tm), layers * h_fit)
+    info["time_rms_log_error"] = float(np.sqrt(np.mean((np.log(t_fit) - log_t) ** 2)))
+
+    u_c = np.minimum(1.0, t_c / t_fit)
+    u_m = np.minimum(1.0, tm / t_fit)
+    m_ax = np.linspace(0.0, 1.0, 10001)
+    p_pred = idle + (gpu.tdp_w - idle) * np.maximum(u_c[None, :], m_ax[:, None] * u_m[None, :])
+    sse = ((np.log(p_pred) - np.log(w_meas)) ** 2).sum(axis=1)
+    if np.ptp(sse) > 0:
+        m_fit = float(m_ax[int(np.argmin(sse))])
+        changes["memory_power_fraction"] = m_fit
+        src["memory_power_fraction"] = f"{fit_note}: least squares on log average power (W), given the fitted times"
+        info["power_rms_log_error"] = float(np.sqrt(sse.min() / len(data)))
+    info.update({k: changes[k] for k in changes})
+    info["bounds"] = {w.name: ("compute" if cb else ("memory" if tm[i] >= layers[i] * h_fit else "host"))
+                      for i, ((w, *_), cb) in enumerate(zip(data, compute_bound))}
+    changes["sources"] = src
+    return gpu.with_changes(**changes), info
+
+
+# ---------------------------------------------------------------------------------------------
+# Software regimes
+# ---------------------------------------------------------------------------------------------
+
+#: text in a CSV ``device`` column -> the preset of that GPU
+DEVICE_PRESETS: dict[str, str] = {"H100": "h100_sxm", "H200": "h200_sxm", "A100": "a100_sxm"}
+
+
+def gpu_for_device(device: str) -> GPUSpec:
+    """The preset of a CSV ``device`` name (e.g. "NVIDIA H200" -> h200_sxm)."""
+    for key, preset in DEVICE_PRESETS.items():
+        if key.lower() in str(device).lower():
+            return GPU_PRESETS[preset]
+    raise ValueError(f"gpu_for_device: no preset for device {device!r}; known: {', '.join(DEVICE_PRESETS)}")
+
+
+def row_regime(row: Mapping[str, Any]) -> str:
+    """A CSV row's regime; rows recorded before the column existed were the eager loop."""
+    r = str(row.get("regime") or "eager")
+    if r not in REGIMES:
+        raise ValueError(f"row {row.get('workload')!r}: unknown regime {r!r}")
+    return r
+
+
+def rows_where(rows: Iterable[Mapping[str, Any]], device: str = "", regime: str | None = None,
+               label: str | None = None) -> list[Mapping[str, Any]]:
+    """Rows whose device contains ``device``, of ``regime`` and model ``label`` (None: any)."""
+    out = []
+    for r in rows:
+        if device.lower() not in str(r.get("device", "")).lower():
+            continue
+        if regime is not None and row_regime(r) != regime:
+            continue
+        if label is not None and not str(r.get("workload", "")).startswith(label + "/"):
+            continue
+        out.append(r)
+    return out
+
+
+def _spread(ratios: np.ndarray) -> tuple[float, float]:
+    return (float(min(1.0, ratios.min())), float(max(1.0, ratios.max())))
+
+
+#: lowest compute efficiency a fit may choose: whole-model bf16 prefill on Hopper measured 0.44-0.48
+#: here; below 0.3 a fit would be explaining host time (a host-bound row) with slow GEMMs
+E_MIN = 0.3
+
+
+def fit_regime(
+    rows: Iterable[Mapping[str, Any]],
+    gpu: GPUSpec,
+    name: str,
+    source: str = "",
+) -> tuple[Regime, dict[str, Any]]:
+    """Fit regime ``name`` to measured rows of that regime on ``gpu`` (no GPU needed).
+
+    Free parameters, by least squares on log call time with
+    ``t = max(FLOPs / (peak e), bytes / (bw x bw_eff), layers x h_layer + [decode] h_step)``:
+    host time per decoder layer ``h_layer`` (log grid), extra host time per decode step
+    ``h_step`` (0 or log grid; ties go to h_step = 0) and compute efficiency ``e`` in
+    [:data:`E_MIN`, 1] (only if a row is compute-bound at the optimum, else the preset's). Then the memory power fraction by
+    least squares on log average power given the fitted times (only if a row's power depends
+    on it). Spreads: min / max of measured / predicted J/token and s/token over the rows.
+
+    Returns:
+        (:class:`Regime` with ``calibrated=True`` and ``fitted_on=gpu.name``, info dict with
+        the rms log errors, per-row bounds and ratios).
+    """
+    if name not in REGIMES or name == "hardware":
+        raise ValueError(f"fit_regime: regime must be one of eager, hf-generate; got {name!r}")
+    if not isinstance(gpu, GPUSpec):
+        raise TypeError(f"fit_regime: expected a GPUSpec, got {type(gpu).__name__}")
+    data = _measured(list(rows), "fit_regime")
+    hw = [predict_workload(gpu.with_changes(compute_efficiency=1.0), w, regime=Regime("hardware", "", 0.0))
+          for w, *_ in data]
+    tc1 = np.array([float(p["t_compute_s"]) for p in hw])
+    tm = np.array([float(p["t_memory_s"]) for p in hw])
+    layers = np.array([float(w.shape.layers) for w, *_ in data])
+    dec = np.array([1.0 if w.mode == "decode" else 0.0 for w, *_ in data])
+    log_t = np.log(np.array([t for _, _, t, _, _ in data]))
+
+    def sse(h: np.ndarray, a: np.ndarray, e: np.ndarray) -> np.ndarray:
+        host = layers * h[:, None, None, None] + dec * a[None, :, None, None]
+        t = np.maximum(np.maximum(tc1 / e[None, None, :, None], tm), host)
+        return ((np.log(t) - log_t) ** 2).sum(axis=-1) + 1e-9 * (a[None, :, None] > 0)
+
+    h_ax = np.geomspace(1e-6, 1e-1, 151)
+    a_ax = np.concatenate([[0.0], np.geomspace(1e-6, 1e-1, 101)])
+    e_ax = np.linspace(E_MIN, 1.0, 71)
+    best = sse(h_ax, a_ax, e_ax)
+    i, j, k = np.unravel_index(int(np.argmin(best)), best.shape)
+    h, a, e = float(h_ax[i]), float(a_ax[j]), float(e_ax[k])
+    for _ in range(3):  # refine around the optimum
+        h_ax = np.geomspace(h / 1.1, h * 1.1, 61)
+        a_ax = np.unique(np.concatenate([[0.0], np.geomspace(max(a, 1e-6) / 1.2, max(a, 1e-6) * 1.2, 41)]))
+        e_ax = np.linspace(max(E_MIN, e - 0.01), min(1.0, e + 0.01), 41)
+        best = sse(h_ax, a_ax, e_ax)
+        i, j, k = np.unravel_index(int(np.argmin(best)), best.shape)
+        h, a, e = float(h_ax[i]), float(a_ax[j]), float(e_ax[k])
+    host = layers * h + dec * a
+    compute_bound = tc1 / e >= np.maximum(tm, host)
+    e_used = e if compute_bound.any() else gpu.compute_efficiency
+    t_c = tc1 / e_used
+    t_fit = np.maximum(np.maximum(t_c, tm), host)
+
+    m_fit = None
+    watts = np.array([p for _, _, _, p, _ in data])
+    u_c, u_m = np.minimum(1.0, t_c / t_fit), np.minimum(1.0, tm / t_fit)
+    m_ax = np.linspace(0.0, 1.0, 1001)
+    p_pred = gpu.idle_w + (gpu.tdp_w - gpu.idle_w) * np.maximum(u_c[None, :], m_ax[:, None] * u_m[None, :])
+    p_sse = ((np.log(p_pred) - np.log(watts)) ** 2).sum(axis=1)
+    if np.ptp(p_sse) > 0:
+        m_fit = float(m_ax[int(np.argmin(p_sse))])
+    reg = Regime(name, gpu.name, h, a, e if compute_bound.any() else None, m_fit, calibrated=True, source=source)
+    preds = [predict_workload(gpu, w, regime=reg) for w, *_ in data]
+    j_ratio = np.array([j / float(p["energy_per_token_j"]) for (_, j, *_), p in zip(data, preds)])
+    s_meas = np.array([t / (w.batch * w.prompt_len) if w.mode == "prefill" else t for w, _, t, _, _ in data])
+    s_ratio = s_meas / np.array([float(p["latency_per_token_s"]) for p in preds])
+    reg = Regime(name, gpu.name, h, a, reg.compute_efficiency, m_fit, _spread(j_ratio), _spread(s_ratio),
+                 calibrated=True, source=source)
+    info = {"rows": len(data), "host_s_per_layer": h, "host_s_per_step": a, "compute_efficiency": reg.compute_efficiency,
+            "memory_power_fraction": m_fit, "energy_spread": reg.energy_spread, "time_spread": reg.time_spread,
+            "time_rms_log_error": float(np.sqrt(np.mean((np.log(t_fit) - log_t) ** 2))),
+            "bounds": {w.name: str(p["bound"]) for (w, *_), p in zip(data, preds)}}
+    return reg, info
+
+
+def prediction_errors(rows: Iterable[Mapping[str, Any]], gpu: GPUSpec, regime: Regime) -> list[dict[str, Any]]:
+    """:func:`recheck_measurements` of ``rows`` (measured on ``gpu``) with ``regime``: J/token and
+    s/token errors in % per workload (the out-of-sample check of tests/test_hw_calibration.py)."""
+    return recheck_measurements(rows, gpu, regime=regime)
+
+
+#: the datasheet-era assumptions of every preset (hw_models.gpus._COMMON_ASSUMPTIONS): what a
+#: fit starts from and keeps when its rows do not pin a value
+PRIOR = {"compute_efficiency": 0.7, "memory_power_fraction": 0.6, "host_overhead_s_per_layer": 0.4e-3}
+
+
+def prior_gpu(rows: Iterable[Mapping[str, Any]]) -> GPUSpec:
+    """The preset of the device that measured ``rows`` with datasheet figures, the measured idle
+    power (median ``idle_power_w``, a separate quiet-interval reading) and the PRIOR assumptions:
+    nothing fitted on workload rows."""
+    rows = list(rows)
+    devices = {gpu_for_device(str(r.get("device", ""))).name for r in rows}
+    if len(devices) != 1:
+        raise ValueError(f"prior_gpu: rows must come from one GPU, got {sorted(devices) or 'none'}")
+    gpu = GPU_PRESETS[devices.pop()]
+    idles = [float(r["idle_power_w"]) for r in rows if str(r.get("idle_power_w", "")) not in ("", "nan")]
+    changes = dict(PRIOR)
+    if idles:
+        changes["idle_w"] = float(np.median(idles))
+    return gpu.with_changes(**changes)
+
+
+def transfer(rows: Iterable[Mapping[str, Any]], regime: str, train: tuple[str, str | None],
+             test: tuple[str, str | None]) -> tuple[Regime, list[dict[str, Any]]]:
+    """Out-of-sample check: fit ``regime`` on the rows of ``train`` = (device text, model label
+    or None) and predict the rows of ``test`` (device, label) on the test device's
+    :func:`prior_gpu`. Returns (the fitted regime, :func:`recheck_measurements` rows)."""
+    rows = list(rows)
+    tr = rows_where(rows, train[0], regime, train[1])
+    te = rows_where(rows, test[0], regime, test[1])
+    if not tr or not te:
+        raise ValueError(f"transfer: no {regime} rows for train {train} or test {test}")
+    reg, _ = fit_regime(tr, prior_gpu(tr), regime)
+    return reg, recheck_measurements(te, prior_gpu(te), regime=reg)
