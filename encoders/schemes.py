@@ -21,6 +21,7 @@ complement the MSB weighs ``-2**(T-1)``.
 """
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import numpy as np
@@ -36,6 +37,10 @@ SIGNED: frozenset[str] = frozenset({"ternary", "bitwise-signed", "bitwise-twos"}
 BIPOLAR: frozenset[str] = frozenset({"ternary", "bitwise-signed"})
 BitOrder = Literal["msb", "lsb"]
 MAX_BITWISE_STEPS = 64
+# encode refuses a train larger than this (T x elements bytes, int8) before allocating it;
+# the environment variable overrides the default, the ``max_bytes`` argument overrides both.
+MAX_TRAIN_BYTES = 4 << 30
+MAX_TRAIN_BYTES_ENV = "NEUROSIM_MAX_TRAIN_BYTES"
 
 
 def check_scheme(scheme: str) -> str:
@@ -151,6 +156,8 @@ def encode(
     scheme: str,
     T: int | None = None,
     bit_order: BitOrder = "msb",
+    *,
+    max_bytes: int | None = None,
 ) -> ArrayLike:
     """Encode integer spike counts into a dense spike train.
 
@@ -161,14 +168,18 @@ def encode(
         T: number of time steps; ``None`` uses the Int2Spike default for the data.
         bit_order: ``"msb"`` (step 0 = most significant bit) or ``"lsb"``; bitwise only,
             for binary/ternary the order is ones-first either way.
+        max_bytes: refuse a train larger than this many bytes (``T * counts.size``; default
+            :data:`MAX_TRAIN_BYTES`, 4 GiB, or the ``NEUROSIM_MAX_TRAIN_BYTES`` environment
+            variable).
 
     Returns:
-        int8 spike train of shape ``[T, *counts.shape]``, the same array kind and device.
+        int8 spike train of shape ``[T, *counts.shape]`` (``[T]`` for a 0-d count), the same
+        array kind and device.
 
     Raises:
         ValueError: unknown scheme, non-integer or non-finite counts, negative counts for an
             unsigned scheme, or a ``T`` too small for the data (the message names the
-            offending value and the ``T`` it needs).
+            offending value and the ``T`` it needs), or a train above ``max_bytes``.
         TypeError: not an array, or a bool/complex/object dtype.
     """
     check_scheme(scheme)
@@ -190,12 +201,38 @@ def encode(
             f"T={T} is too small for scheme {scheme!r}: value {bad} is outside [{rlo}, {rhi}]; "
             f"it needs T >= {need}"
         )
-    c = narrow_int(t, min(lo, 0), max(hi, 0))
+    _check_train_size(scheme, T, t, max_bytes)
+    c = narrow_int(t.reshape(1) if t.dim() == 0 else t, min(lo, 0), max(hi, 0))
     if scheme in BITWISE and T >= torch.iinfo(c.dtype).bits:
         c = c.to(torch.int64)  # every shift stays below the word width
     ops, arr = ops_for(c)
     out = encode_steps(ops, arr, scheme, T, bit_order == "msb")
-    return _wrap(out, was_numpy)
+    return _wrap(out.reshape((T,) + tuple(t.shape)), was_numpy)
+
+
+def _check_train_size(scheme: str, T: int, t: torch.Tensor, max_bytes: int | None) -> None:
+    """Refuse a train of more than ``max_bytes`` (int8: T x elements bytes) before allocating it."""
+    if max_bytes is None:
+        env = os.environ.get(MAX_TRAIN_BYTES_ENV, "").strip()
+        try:
+            max_bytes = int(float(env)) if env else MAX_TRAIN_BYTES
+        except ValueError:
+            raise ValueError(f"{MAX_TRAIN_BYTES_ENV}={env!r} is not a number of bytes") from None
+    size = T * t.numel()
+    if size > max_bytes:
+        hint = " (binary/ternary need one step per unit of count: a bitwise scheme needs log2 steps)" \
+            if scheme not in BITWISE else ""
+        raise ValueError(
+            f"a {scheme!r} spike train of T={T} steps x {t.numel()} counts takes {_bytes(size)}, above the "
+            f"{_bytes(max_bytes)} limit{hint}; raise it with max_bytes= or {MAX_TRAIN_BYTES_ENV}"
+        )
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("EiB", 1 << 60), ("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
 
 
 def _wrap(a, was_numpy: bool) -> ArrayLike:
@@ -231,7 +268,8 @@ def decode(
             )
     if s.dtype != torch.int8:
         s = s.to(torch.int8)
-    reach = sum(abs(int(v)) for v in step_weights(scheme, s.shape[0], bit_order))
+    T_in = int(s.shape[0])
+    reach = T_in if scheme not in BITWISE else sum(abs(int(v)) for v in step_weights(scheme, T_in, bit_order))
     acc_dtype = narrow_int(s[:0], -reach, reach).dtype
     ops, arr = ops_for(s)
     if ops is NUMPY:
