@@ -151,21 +151,66 @@ def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(manifest, indent=1))
 
 
+_MANIFEST_WAY_OUT = "delete it to recompute every shard, or start over with --overwrite (overwrite=True)"
+# Manifest entry fields as capture_shard writes them, with the types a resumed run relies on.
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "index": (int,), "file": (str,), "first_prompt": (int,), "prompts": (int,), "digest": (str,),
+    "tokens": (int,), "bytes": (int,), "seconds": (int, float), "status": (str,),
+}
+
+
 def _load_manifest(path: Path) -> dict[str, Any]:
+    """Read and validate ``manifest.json``; ValueError naming the file, the fault and the way out."""
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"corpus manifest {path}: {what}; {_MANIFEST_WAY_OUT}")
+
     try:
-        m = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"cannot read the corpus manifest {path}: {e}") from e
-    if m.get("version") != MANIFEST_VERSION:
-        raise ValueError(f"{path}: manifest version {m.get('version')!r}, expected {MANIFEST_VERSION}")
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise bad("permission denied") from None
+    except OSError as e:
+        raise bad(f"cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise bad("not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise bad(f"invalid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    if not isinstance(m, dict):
+        raise bad(f"holds a JSON {_json_type(m)} where an object is expected")
+    if "version" not in m:
+        raise bad("the 'version' key is missing")
+    if m["version"] != MANIFEST_VERSION or isinstance(m["version"], bool):
+        raise bad(f"manifest version {m['version']!r}, expected {MANIFEST_VERSION}")
+    shards = m.get("shards")
+    if not isinstance(shards, list):
+        raise bad("the 'shards' key is missing" if shards is None else f"'shards' is a JSON {_json_type(shards)}, expected an array")
+    seen: set[int] = set()
+    for i, e in enumerate(shards):
+        if not isinstance(e, dict):
+            raise bad(f"shards[{i}] is a JSON {_json_type(e)}, expected an object")
+        for key, types in _ENTRY_TYPES.items():
+            if key not in e:
+                raise bad(f"shards[{i}] lacks the {key!r} key")
+            if not isinstance(e[key], types) or isinstance(e[key], bool):
+                raise bad(f"shards[{i}].{key} is a JSON {_json_type(e[key])}, expected {'a number' if float in types else 'an integer' if types == (int,) else 'a string'}")
+        if e["index"] in seen:
+            raise bad(f"shard index {e['index']} is listed twice")
+        seen.add(e["index"])
     return m
+
+
+def _json_type(v: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
+            float: "number", type(None): "null"}.get(type(v), type(v).__name__)
 
 
 def _shard_complete(out: Path, entry: dict[str, Any], spec: ShardSpec) -> bool:
     """A shard counts as done only if its file opens, carries /stats and matches the plan."""
     if entry.get("status") != "done" or entry.get("digest") != spec.digest:
         return False
-    path = out / entry["file"]
+    path = Path(spec.path)
+    if entry.get("file") != path.name:  # the manifest names no other file than the plan's
+        return False
     try:
         with SpikeTrace.open(path) as tr:
             ok = tr.attrs.get("corpus_digest") == spec.digest
