@@ -104,10 +104,11 @@ def _check_int32(counts: torch.Tensor, x: torch.Tensor, vth: torch.Tensor) -> No
     x_at = float(x.flatten()[i])
     v_at = float(vth.expand_as(counts).flatten()[i])
     big = abs(x_at) / v_at  # in float64: x may exceed the float32 range
+    why = (f"V_th is clamped to at most {VTH_MAX:g}, so |x| above {VTH_MAX * _I32.max:.3g} cannot be counted: "
+           "scale x down" if v_at >= VTH_MAX else "use a smaller k")
     raise ValueError(
         f"spike count overflow: |x / V_th| reaches {big:.4g} (x = {x_at:.4g}, V_th = {v_at:.4g}), beyond "
-        f"the int32 limit {_I32.max}; V_th is clamped to at most {VTH_MAX:g}, so |x| above "
-        f"{VTH_MAX * _I32.max:.3g} cannot be counted: scale x down, or pass clip=(scheme, T) to saturate"
+        f"the int32 limit {_I32.max}; {why}, or pass clip=(scheme, T) to saturate"
     )
 
 
