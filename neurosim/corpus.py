@@ -17,6 +17,7 @@ scheduler address (the output folder must then be on a file system every worker 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -311,27 +312,111 @@ def _bar(total: int, initial: int, enabled: bool):
     return tqdm(total=total, initial=initial, desc="corpus shards", unit="shard", disable=not enabled)
 
 
+# A run on a cluster with no worker connected gives up after this long (seconds): the shards
+# done so far stay in the manifest for --resume. The environment variable overrides it.
+NO_WORKERS_TIMEOUT_S = 300.0
+NO_WORKERS_TIMEOUT_ENV = "NEUROSIM_NO_WORKERS_TIMEOUT"
+_POLL_S = 0.1  # how often finished shard futures are collected
+_WORKER_CHECK_S = 2.0  # how often the scheduler is asked whether any worker is connected
+
+
+def _no_workers_timeout() -> float:
+    env = os.environ.get(NO_WORKERS_TIMEOUT_ENV, "").strip()
+    try:
+        value = float(env) if env else NO_WORKERS_TIMEOUT_S
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{NO_WORKERS_TIMEOUT_ENV}={env!r} is not a positive number of seconds")
+    return value
+
+
 def _run_dask(todo: list[ShardSpec], settings: dict[str, Any], n_workers: int, scheduler: str | None,
               record: Callable[[dict[str, Any]], None], bar: Any) -> None:
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster
     except ImportError as e:
         raise ImportError(DASK_HINT) from e
+    timeout = _no_workers_timeout()
     if scheduler:
-        client, cluster = Client(scheduler), None
+        try:
+            client, cluster = Client(scheduler), None
+        except OSError as e:
+            raise OSError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     else:
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 0, got {n_workers}")
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=40)
         client = Client(cluster)
+    pending: dict[Any, ShardSpec] = {}
     try:
-        futures = [client.submit(capture_shard, s, settings, key=f"shard-{s.index}-{s.digest[:12]}", pure=False)
-                   for s in todo]
-        for fut in as_completed(futures):
-            record(fut.result())
-            bar.update(1)
+        pending = {client.submit(capture_shard, s, settings, key=f"shard-{s.index}-{s.digest[:12]}", pure=False): s
+                   for s in todo}
+        _collect(client, pending, record, bar, scheduler or "the local cluster", timeout)
     finally:
+        if pending:  # stop shards nobody will record (the scheduler may outlive this client)
+            with contextlib.suppress(Exception):
+                client.cancel(list(pending))
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _collect(client: Any, pending: dict[Any, ShardSpec], record: Callable[[dict[str, Any]], None], bar: Any,
+             where: str, timeout: float) -> None:
+    """Record each shard as its future finishes; ``pending`` shrinks to the shards not recorded.
+
+    A worker lost mid-shard is the scheduler's to handle (it reruns the shard elsewhere). A
+    shard that fails is reported once every other shard has finished and been recorded, so
+    that ``--resume`` keeps them; with no worker connected for ``timeout`` s the run stops.
+    """
+    from distributed import KilledWorker
+
+    n = len(pending)
+    failures: list[tuple[ShardSpec, BaseException]] = []
+    idle_since: float | None = None
+    next_check = 0.0
+    while pending:
+        finished = [f for f in pending if f.status != "pending"]
+        for fut in finished:
+            spec = pending.pop(fut)
+            if fut.status == "finished":
+                record(fut.result())
+                bar.update(1)
+            elif fut.status == "error":
+                failures.append((spec, fut.exception()))
+            else:  # cancelled (e.g. the scheduler connection was lost) or lost
+                failures.append((spec, RuntimeError(f"Dask reports the shard {fut.status}")))
+        if finished:
+            continue
+        now = time.monotonic()
+        if now >= next_check:
+            next_check = now + _WORKER_CHECK_S
+            try:
+                workers = client.nthreads()
+            except Exception as e:  # noqa: BLE001 - any comm failure means the same to the user
+                raise RuntimeError(f"lost the Dask scheduler at {where} ({e or type(e).__name__}); "
+                                   f"{len(pending)} of {n} shards are not computed: rerun with --resume") from None
+            if workers:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since >= timeout:
+                raise RuntimeError(
+                    f"no Dask worker has been connected to {where} for {timeout:g} s; {len(pending)} of {n} "
+                    f"shards are not computed ({n - len(pending) - len(failures)} done are kept): start workers, "
+                    f"then rerun with --resume"
+                )
+        time.sleep(_POLL_S)
+    if failures:
+        spec, err = failures[0]
+        others = f" (and {len(failures) - 1} more shards)" if len(failures) > 1 else ""
+        if isinstance(err, KilledWorker):
+            raise RuntimeError(
+                f"shard {spec.index} ({Path(spec.path).name}){others}: every Dask worker that ran it died "
+                f"({err}); the other shards are kept: rerun with --resume"
+            ) from None
+        if isinstance(err, RuntimeError) and str(err).startswith("Dask reports"):
+            raise RuntimeError(f"shard {spec.index} ({Path(spec.path).name}){others}: {err}; rerun with --resume")
+        raise err
