@@ -775,7 +775,7 @@ class SpikeTrace:
         try:
             f = h5py.File(p, "r")
         except PermissionError:
-            raise PermissionError(f"{p}: permission denied: this user may not read the trace (see its mode and owner)") from None
+            raise PermissionError(f"{p}: permission denied: this user may not read the trace (see its mode)") from None
         except OSError as e:
             raise TraceError(
                 f"{p}: not a readable HDF5 file; it is corrupt, truncated or of another format ({e})"

@@ -184,7 +184,8 @@ def _load_manifest(path: Path) -> dict[str, Any]:
         raise bad(f"manifest version {m['version']!r}, expected {MANIFEST_VERSION}")
     shards = m.get("shards")
     if not isinstance(shards, list):
-        raise bad("the 'shards' key is missing" if shards is None else f"'shards' is a JSON {_json_type(shards)}, expected an array")
+        what = f"'shards' is a JSON {_json_type(shards)}, expected an array"
+        raise bad("the 'shards' key is missing" if shards is None else what)
     seen: set[int] = set()
     for i, e in enumerate(shards):
         if not isinstance(e, dict):
@@ -193,7 +194,8 @@ def _load_manifest(path: Path) -> dict[str, Any]:
             if key not in e:
                 raise bad(f"shards[{i}] lacks the {key!r} key")
             if not isinstance(e[key], types) or isinstance(e[key], bool):
-                raise bad(f"shards[{i}].{key} is a JSON {_json_type(e[key])}, expected {'a number' if float in types else 'an integer' if types == (int,) else 'a string'}")
+                want = "a number" if float in types else "an integer" if types == (int,) else "a string"
+                raise bad(f"shards[{i}].{key} is a JSON {_json_type(e[key])}, expected {want}")
         if e["index"] in seen:
             raise bad(f"shard index {e['index']} is listed twice")
         seen.add(e["index"])

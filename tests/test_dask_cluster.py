@@ -229,3 +229,21 @@ def test_every_worker_killed_stops_the_run_and_resume_completes_it(cluster, corp
     again = run_corpus(corpus, out, prompts_per_shard=1, n_workers=0, loaded=smollm, resume=True, progress=False)
     assert again.reused == len(kept) and again.computed == 3 - len(kept)
     _check_complete(out, single)
+
+
+def test_unreachable_scheduler_is_named(tmp_path, capsys):
+    import socket
+
+    import dask
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    corpus = tmp_path / "prompts.txt"
+    corpus.write_text("one prompt\n")
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        rc = main(["run", "--corpus", str(corpus), "--out", str(tmp_path / "run"), "--scheduler", address, "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"neurosim: error: cannot reach the Dask scheduler at {address}: ")
+    assert not list((tmp_path / "run").glob("shard-*"))
