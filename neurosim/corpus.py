@@ -415,9 +415,13 @@ def _collect(client: Any, pending: dict[Any, ShardSpec], record: Callable[[dict[
         spec, err = failures[0]
         others = f" (and {len(failures) - 1} more shards)" if len(failures) > 1 else ""
         if isinstance(err, KilledWorker):
+            try:
+                detail = f"{err.allowed_failures + 1} tried, the last at {err.last_worker.address}"
+            except Exception:  # noqa: BLE001 - another distributed version: its own words
+                detail = str(err)
             raise RuntimeError(
                 f"shard {spec.index} ({Path(spec.path).name}){others}: every Dask worker that ran it died "
-                f"({err}); the other shards are kept: rerun with --resume"
+                f"({detail}; see the worker logs); the other shards are kept: rerun with --resume"
             ) from None
         if isinstance(err, RuntimeError) and str(err).startswith("Dask reports"):
             raise RuntimeError(f"shard {spec.index} ({Path(spec.path).name}){others}: {err}; rerun with --resume")

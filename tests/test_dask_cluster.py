@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -247,3 +248,88 @@ def test_unreachable_scheduler_is_named(tmp_path, capsys):
     assert rc == 1 and err.count("\n") == 1, err
     assert err.startswith(f"neurosim: error: cannot reach the Dask scheduler at {address}: ")
     assert not list((tmp_path / "run").glob("shard-*"))
+
+
+# ------------------------------------------------------------ how finished shards are collected
+
+
+class _Future:
+    """Stands for a dask Future whose state the test script sets: status after ``polls`` checks."""
+
+    def __init__(self, status: str, value=None, polls: int = 0):
+        self._status, self.value, self.polls = status, value, polls
+
+    @property
+    def status(self) -> str:
+        if self.polls > 0:
+            self.polls -= 1
+            return "pending"
+        return self._status
+
+    def result(self):
+        return self.value
+
+    def exception(self):
+        return self.value
+
+
+class _Client:
+    def __init__(self, workers: dict):
+        self.workers = workers
+
+    def nthreads(self):
+        return self.workers
+
+
+def _spec(i: int):
+    from neurosim.corpus import ShardSpec
+
+    return ShardSpec(i, i, ["p"], f"/x/shard-{i:05d}.h5", "d" * 64)
+
+
+class _Bar:
+    def update(self, n: int) -> None:
+        pass
+
+
+def test_failed_shard_is_reported_after_the_others_are_recorded():
+    from neurosim.corpus import _collect
+
+    recorded = []
+    pending = {_Future("error", ValueError("shard 0 broke")): _spec(0),
+               _Future("finished", {"index": 1}, polls=3): _spec(1),
+               _Future("finished", {"index": 2}, polls=6): _spec(2)}
+    with pytest.raises(ValueError, match="shard 0 broke"):
+        _collect(_Client({"w": 1}), pending, recorded.append, _Bar(), "tcp://x", 60)
+    assert recorded == [{"index": 1}, {"index": 2}] and not pending
+
+
+def test_shard_whose_workers_all_died_names_it_and_the_way_out():
+    from distributed import KilledWorker
+
+    from neurosim.corpus import _collect
+
+    recorded = []
+    pending = {_Future("error", KilledWorker("shard-1-abc", SimpleNamespace(address="tcp://127.0.0.1:1"), 3)): _spec(1),
+               _Future("finished", {"index": 0}, polls=2): _spec(0)}
+    with pytest.raises(RuntimeError, match=r"shard 1 \(shard-00001\.h5\): every Dask worker that ran it died "
+                                           r"\(4 tried, the last at tcp://127\.0\.0\.1:1; see the worker logs\); "
+                                           r".*rerun with --resume"):
+        _collect(_Client({"w": 1}), pending, recorded.append, _Bar(), "tcp://x", 60)
+    assert recorded == [{"index": 0}]
+
+
+def test_no_worker_connected_stops_after_the_timeout(monkeypatch):
+    import neurosim.corpus as corpus_mod
+
+    monkeypatch.setattr(corpus_mod, "_WORKER_CHECK_S", 0.01)
+    recorded = []
+    pending = {_Future("finished", {"index": 0}): _spec(0), _Future("finished", None, polls=10**9): _spec(1)}
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"no Dask worker has been connected to tcp://x for 0\.3 s; 1 of 2 shards "
+                                           r"are not computed \(1 done are kept\)"):
+        corpus_mod._collect(_Client({}), pending, recorded.append, _Bar(), "tcp://x", 0.3)
+    assert 0.3 <= time.monotonic() - t0 < 10 and recorded == [{"index": 0}]
+    monkeypatch.setenv(corpus_mod.NO_WORKERS_TIMEOUT_ENV, "soon")
+    with pytest.raises(ValueError, match="NEUROSIM_NO_WORKERS_TIMEOUT='soon' is not a positive number"):
+        corpus_mod._no_workers_timeout()
