@@ -73,8 +73,9 @@ class SpikeTrace:
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike) -> "SpikeTrace":
-        """Open a trace file lazily. Raises FileNotFoundError if absent, TraceError if the file
-        is corrupt, truncated, not a spike trace, or from a newer schema version."""
+        """Open a trace file lazily. Raises FileNotFoundError if absent, PermissionError if it
+        may not be read, TraceError if the file is corrupt, truncated, not a spike trace, or from
+        a newer schema version."""
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         p = Path(path).expanduser().absolute()
@@ -84,6 +85,8 @@ class SpikeTrace:
             raise IsADirectoryError(f"{p} is a directory, not a trace file")
         try:
             f = h5py.File(p, "r")
+        except PermissionError:
+            raise PermissionError(f"{p}: permission denied: this user may not read the trace (see its mode)") from None
         except OSError as e:
             raise TraceError(
                 f"{p}: not a readable HDF5 file; it is corrupt, truncated or of another format ({e})"

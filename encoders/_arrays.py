@@ -16,6 +16,8 @@ def as_tensor(a: Any, name: str = "counts") -> tuple[torch.Tensor, bool]:
     if isinstance(a, np.ndarray):
         if a.dtype == object or a.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}")
+        if not a.dtype.isnative:  # big-endian data (e.g. from a file): torch takes native order only
+            a = a.astype(a.dtype.newbyteorder("="))
         if a.dtype.kind == "u" and a.dtype.itemsize >= 2 and a.dtype != np.uint8:
             # torch has limited unsigned support: widen losslessly.
             if a.size and int(a.max()) > np.iinfo(np.int64).max:

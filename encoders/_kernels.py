@@ -28,6 +28,8 @@ NUMPY = SimpleNamespace(
     copy=lambda dst, src: np.copyto(dst, src, casting="unsafe"),
     abs=np.abs,
     sign=lambda a: np.sign(a).astype(np.int8),
+    arange=lambda a, lo, hi: np.arange(lo, hi),
+    sum0=lambda s, dtype: np.asarray(np.sum(s, axis=0, dtype=dtype)),
 )
 
 TORCH = SimpleNamespace(
@@ -44,7 +46,13 @@ TORCH = SimpleNamespace(
     copy=lambda dst, src: dst.copy_(src),
     abs=torch.abs,
     sign=lambda a: torch.sign(a).to(torch.int8),
+    arange=lambda a, lo, hi: torch.arange(lo, hi, device=a.device),
+    sum0=lambda s, dtype: torch.sum(s, dim=0, dtype=dtype),
 )
+
+# Element comparisons per vectorized pass of binary/ternary encoding: few counts with a
+# large T are encoded a block of steps at a time instead of one Python iteration per step.
+_BLOCK_ELEMENTS = 1 << 20
 
 
 def ops_for(t: torch.Tensor) -> tuple[SimpleNamespace, Any]:
@@ -60,10 +68,13 @@ def encode_steps(ops: SimpleNamespace, c: Any, scheme: Scheme, T: int, msb_first
     if scheme.rate:
         mag = ops.abs(c) if scheme.bipolar else c
         sign = ops.sign(c) if scheme.bipolar else None
-        for step in range(T):
-            ops.greater(mag, step, out[step])
+        block = max(1, _BLOCK_ELEMENTS // max(1, int(np.prod(tuple(c.shape)))))
+        for s0 in range(0, T, block):  # out[t] = (|c| > t): ones first, then silence
+            s1 = min(T, s0 + block)
+            steps = ops.arange(c, s0, s1).reshape((s1 - s0,) + (1,) * len(c.shape))
+            ops.greater(mag[None], steps, out[s0:s1])
             if sign is not None:
-                ops.mul(out[step], sign, out[step])
+                ops.mul(out[s0:s1], sign[None], out[s0:s1])
         return out
     # Bitwise: bit ``shift`` of the magnitude (sign-magnitude) or of the two's-complement
     # pattern (arithmetic shifts of a signed integer give exactly those bits).
@@ -83,11 +94,9 @@ def encode_steps(ops: SimpleNamespace, c: Any, scheme: Scheme, T: int, msb_first
 def decode_steps(ops: SimpleNamespace, s: Any, scheme: Scheme, msb_first: bool, acc_dtype: Any) -> Any:
     """Counts from a validated train ``s``; ``acc_dtype`` must hold every reachable value."""
     T = s.shape[0]
-    acc = ops.zeros_like(s, tuple(s.shape[1:]), acc_dtype)
     if scheme.rate:
-        for step in range(T):
-            ops.add(acc, s[step], acc)
-        return acc
+        return ops.sum0(s, acc_dtype)  # one reduction over the time axis
+    acc = ops.zeros_like(s, tuple(s.shape[1:]), acc_dtype)
     # Horner's rule from the most significant step: acc = 2 * acc + s_t. In two's
     # complement the MSB weighs -2**(T-1), so it enters negated.
     order = range(T) if msb_first else range(T - 1, -1, -1)

@@ -55,6 +55,10 @@ def spike_counts(
 
     Returns:
         :class:`SpikeCounts` with int32 ``counts`` and float32 ``vth``.
+
+    Raises:
+        ValueError: NaN/inf in ``x``, or (without ``clip``) a count beyond int32, which needs
+            mean|x| above ``k * VTH_MAX`` in its vector (V_th is clamped there).
     """
     if not isinstance(k, (int, float, np.floating, np.integer)) or isinstance(k, bool):
         raise TypeError(f"k must be a number, got {type(k).__name__}")
@@ -77,10 +81,34 @@ def spike_counts(
         outside = (counts < lo) | (counts > hi)
         n_clipped = int(outside.sum())
         counts.clamp_(lo, hi)
+    elif xf.numel() and (float(k) * xf.shape[dim] >= _I32.max or bool((vth >= VTH_MAX).any())):
+        # |s| <= k * n_channels unless V_th hit its upper clamp (mean|x| > k * VTH_MAX): only
+        # then (or for absurd k * n) can a count leave int32, where the cast would wrap.
+        _check_int32(counts, t, vth)
     return SpikeCounts(
         like_input(counts.to(torch.int32), was_numpy),
         like_input(vth.squeeze(dim), was_numpy),
         n_clipped,
+    )
+
+
+_I32 = torch.iinfo(torch.int32)
+
+
+def _check_int32(counts: torch.Tensor, x: torch.Tensor, vth: torch.Tensor) -> None:
+    """Raise ValueError naming the largest |x / V_th| if a count does not fit int32."""
+    mag = counts.abs()
+    if float(mag.max()) <= _I32.max:
+        return
+    i = int(mag.flatten().argmax())
+    x_at = float(x.flatten()[i])
+    v_at = float(vth.expand_as(counts).flatten()[i])
+    big = abs(x_at) / v_at  # in float64: x may exceed the float32 range
+    why = (f"V_th is clamped to at most {VTH_MAX:g}, so |x| above {VTH_MAX * _I32.max:.3g} cannot be counted: "
+           "scale x down" if v_at >= VTH_MAX else "use a smaller k")
+    raise ValueError(
+        f"spike count overflow: |x / V_th| reaches {big:.4g} (x = {x_at:.4g}, V_th = {v_at:.4g}), beyond "
+        f"the int32 limit {_I32.max}; {why}, or pass clip=(scheme, T) to saturate"
     )
 
 

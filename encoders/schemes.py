@@ -21,6 +21,8 @@ complement the MSB weighs ``-2**(T-1)``.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -32,6 +34,7 @@ from .code import (
     MAX_ABS_STEPS_VALUE,
     MAX_BITWISE_STEPS,
     REGISTRY,
+    Scheme,
     BitOrder,
     check_bit_order,
     check_T,
@@ -45,6 +48,10 @@ BITWISE: frozenset[str] = frozenset(scheme_names(bitwise=True))
 SIGNED: frozenset[str] = frozenset(scheme_names(signed=True))
 # Schemes whose spikes carry a sign (-1 events exist on the wire).
 BIPOLAR: frozenset[str] = frozenset(s.name for s in REGISTRY.values() if s.bipolar)
+# encode refuses a train larger than this (T x elements bytes, int8) before allocating it;
+# the environment variable overrides the default, the ``max_bytes`` argument overrides both.
+MAX_TRAIN_BYTES = 4 << 30
+MAX_TRAIN_BYTES_ENV = "NEUROSIM_MAX_TRAIN_BYTES"
 
 
 def check_scheme(scheme: str) -> str:
@@ -95,6 +102,8 @@ def encode(
     scheme: str,
     T: int | None = None,
     bit_order: BitOrder = "msb",
+    *,
+    max_bytes: int | None = None,
 ) -> ArrayLike:
     """Encode integer spike counts into a dense spike train.
 
@@ -105,14 +114,18 @@ def encode(
         T: number of time steps; ``None`` uses the Int2Spike default for the data.
         bit_order: ``"msb"`` (step 0 = most significant bit) or ``"lsb"``; bitwise only,
             for binary/ternary the order is ones-first either way.
+        max_bytes: refuse a train larger than this many bytes (``T * counts.size``; default
+            :data:`MAX_TRAIN_BYTES`, 4 GiB, or the ``NEUROSIM_MAX_TRAIN_BYTES`` environment
+            variable).
 
     Returns:
-        int8 spike train of shape ``[T, *counts.shape]``, the same array kind and device.
+        int8 spike train of shape ``[T, *counts.shape]`` (``[T]`` for a 0-d count), the same
+        array kind and device.
 
     Raises:
         ValueError: unknown scheme, non-integer or non-finite counts, negative counts for an
             unsigned scheme, or a ``T`` too small for the data (the message names the
-            offending value and the ``T`` it needs).
+            offending value and the ``T`` it needs), or a train above ``max_bytes``.
         TypeError: not an array, or a bool/complex/object dtype.
     """
     sch = get_scheme(scheme)
@@ -133,12 +146,38 @@ def encode(
             f"T={T} is too small for scheme {scheme!r}: value {bad} is outside [{rlo}, {rhi}]; "
             f"it needs T >= {need}"
         )
-    c = narrow_int(t, min(lo, 0), max(hi, 0))
+    _check_train_size(sch, T, t, max_bytes)
+    c = narrow_int(t.reshape(1) if t.dim() == 0 else t, min(lo, 0), max(hi, 0))
     if sch.bitwise and T >= torch.iinfo(c.dtype).bits:
         c = c.to(torch.int64)  # every shift stays below the word width
     ops, arr = ops_for(c)
     out = encode_steps(ops, arr, sch, T, bit_order == "msb")
-    return _wrap(out, was_numpy)
+    return _wrap(out.reshape((T,) + tuple(t.shape)), was_numpy)
+
+
+def _check_train_size(sch: Scheme, T: int, t: torch.Tensor, max_bytes: int | None) -> None:
+    """Refuse a train of more than ``max_bytes`` (int8: T x elements bytes) before allocating it."""
+    if max_bytes is None:
+        env = os.environ.get(MAX_TRAIN_BYTES_ENV, "").strip()
+        try:
+            max_bytes = int(float(env)) if env else MAX_TRAIN_BYTES
+        except ValueError:
+            raise ValueError(f"{MAX_TRAIN_BYTES_ENV}={env!r} is not a number of bytes") from None
+    size = T * t.numel()
+    if size > max_bytes:
+        hint = " (a rate code needs one step per unit of count: a bitwise scheme needs log2 steps)" \
+            if sch.rate else ""
+        raise ValueError(
+            f"a {sch.name!r} spike train of T={T} steps x {t.numel()} counts takes {_bytes(size)}, above the "
+            f"{_bytes(max_bytes)} limit{hint}; raise it with max_bytes= or {MAX_TRAIN_BYTES_ENV}"
+        )
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("EiB", 1 << 60), ("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
 
 
 def _wrap(a, was_numpy: bool) -> ArrayLike:

@@ -118,7 +118,10 @@ def counts_int16(
     if float(k) * x.shape[-1] >= _I16_MAX or bool((vth >= encoders.VTH_MAX).any()):
         lo, hi = (float(v) for v in torch.aminmax(s))
         if lo < -_I16_MAX - 1 or hi > _I16_MAX:
-            raise ValueError(f"spike count {lo if lo < 0 else hi:.0f} does not fit int16; use a smaller k")
+            bad = lo if lo < -hi else hi
+            why = (f"V_th is clamped to at most {encoders.VTH_MAX:g}, so |x| above {encoders.VTH_MAX * _I16_MAX:.3g} "
+                   "cannot be stored" if bool((vth >= encoders.VTH_MAX).any()) else "use a smaller k")
+            raise ValueError(f"spike count {bad:.0f} does not fit int16 [-32768, 32767], the trace count type: {why}")
     if out is None:
         return s.to(torch.int16), vth.squeeze(-1)
     out.copy_(s)  # integral values: the float -> int16 cast is exact

@@ -17,6 +17,7 @@ scheduler address (the output folder must then be on a file system every worker 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -153,21 +154,68 @@ def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     write_text(path, json.dumps(manifest, indent=1), overwrite=True)
 
 
+_MANIFEST_WAY_OUT = "delete it to recompute every shard, or start over with --overwrite (overwrite=True)"
+# Manifest entry fields as capture_shard writes them, with the types a resumed run relies on.
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "index": (int,), "file": (str,), "first_prompt": (int,), "prompts": (int,), "digest": (str,),
+    "tokens": (int,), "bytes": (int,), "seconds": (int, float), "status": (str,),
+}
+
+
 def _load_manifest(path: Path) -> dict[str, Any]:
+    """Read and validate ``manifest.json``; ValueError naming the file, the fault and the way out."""
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"corpus manifest {path}: {what}; {_MANIFEST_WAY_OUT}")
+
     try:
-        m = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"cannot read the corpus manifest {path}: {e}") from e
-    if m.get("version") != MANIFEST_VERSION:
-        raise ValueError(f"{path}: manifest version {m.get('version')!r}, expected {MANIFEST_VERSION}")
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise bad("permission denied") from None
+    except OSError as e:
+        raise bad(f"cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise bad("not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise bad(f"invalid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    if not isinstance(m, dict):
+        raise bad(f"holds a JSON {_json_type(m)} where an object is expected")
+    if "version" not in m:
+        raise bad("the 'version' key is missing")
+    if m["version"] != MANIFEST_VERSION or isinstance(m["version"], bool):
+        raise bad(f"manifest version {m['version']!r}, expected {MANIFEST_VERSION}")
+    shards = m.get("shards")
+    if not isinstance(shards, list):
+        what = f"'shards' is a JSON {_json_type(shards)}, expected an array"
+        raise bad("the 'shards' key is missing" if shards is None else what)
+    seen: set[int] = set()
+    for i, e in enumerate(shards):
+        if not isinstance(e, dict):
+            raise bad(f"shards[{i}] is a JSON {_json_type(e)}, expected an object")
+        for key, types in _ENTRY_TYPES.items():
+            if key not in e:
+                raise bad(f"shards[{i}] lacks the {key!r} key")
+            if not isinstance(e[key], types) or isinstance(e[key], bool):
+                want = "a number" if float in types else "an integer" if types == (int,) else "a string"
+                raise bad(f"shards[{i}].{key} is a JSON {_json_type(e[key])}, expected {want}")
+        if e["index"] in seen:
+            raise bad(f"shard index {e['index']} is listed twice")
+        seen.add(e["index"])
     return m
+
+
+def _json_type(v: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
+            float: "number", type(None): "null"}.get(type(v), type(v).__name__)
 
 
 def _shard_complete(out: Path, entry: dict[str, Any], spec: ShardSpec) -> bool:
     """A shard counts as done only if its file opens, carries /stats and matches the plan."""
     if entry.get("status") != "done" or entry.get("digest") != spec.digest:
         return False
-    path = out / entry["file"]
+    path = Path(spec.path)
+    if entry.get("file") != path.name:  # the manifest names no other file than the plan's
+        return False
     try:
         with SpikeTrace.open(path) as tr:
             ok = tr.attrs.get("corpus_digest") == spec.digest
@@ -305,27 +353,115 @@ def _bar(total: int, initial: int, enabled: bool):
     return tqdm(total=total, initial=initial, desc="corpus shards", unit="shard", disable=None if enabled else True)
 
 
+# A run on a cluster with no worker connected gives up after this long (seconds): the shards
+# done so far stay in the manifest for --resume. The environment variable overrides it.
+NO_WORKERS_TIMEOUT_S = 300.0
+NO_WORKERS_TIMEOUT_ENV = "NEUROSIM_NO_WORKERS_TIMEOUT"
+_POLL_S = 0.1  # how often finished shard futures are collected
+_WORKER_CHECK_S = 2.0  # how often the scheduler is asked whether any worker is connected
+
+
+def _no_workers_timeout() -> float:
+    env = os.environ.get(NO_WORKERS_TIMEOUT_ENV, "").strip()
+    try:
+        value = float(env) if env else NO_WORKERS_TIMEOUT_S
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{NO_WORKERS_TIMEOUT_ENV}={env!r} is not a positive number of seconds")
+    return value
+
+
 def _run_dask(todo: list[ShardSpec], settings: dict[str, Any], n_workers: int, scheduler: str | None,
               record: Callable[[dict[str, Any]], None], bar: Any) -> None:
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster
     except ImportError as e:
         raise ImportError(DASK_HINT) from e
+    timeout = _no_workers_timeout()
     if scheduler:
-        client, cluster = Client(scheduler), None
+        try:
+            client, cluster = Client(scheduler), None
+        except OSError as e:
+            raise OSError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     else:
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 0, got {n_workers}")
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=40)
         client = Client(cluster)
+    pending: dict[Any, ShardSpec] = {}
     try:
-        futures = [client.submit(capture_shard, s, settings, key=f"shard-{s.index}-{s.digest[:12]}", pure=False)
-                   for s in todo]
-        for fut in as_completed(futures):
-            record(fut.result())
-            bar.update(1)
+        pending = {client.submit(capture_shard, s, settings, key=f"shard-{s.index}-{s.digest[:12]}", pure=False): s
+                   for s in todo}
+        _collect(client, pending, record, bar, scheduler or "the local cluster", timeout)
     finally:
+        if pending:  # stop shards nobody will record (the scheduler may outlive this client)
+            with contextlib.suppress(Exception):
+                client.cancel(list(pending))
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _collect(client: Any, pending: dict[Any, ShardSpec], record: Callable[[dict[str, Any]], None], bar: Any,
+             where: str, timeout: float) -> None:
+    """Record each shard as its future finishes; ``pending`` shrinks to the shards not recorded.
+
+    A worker lost mid-shard is the scheduler's to handle (it reruns the shard elsewhere). A
+    shard that fails is reported once every other shard has finished and been recorded, so
+    that ``--resume`` keeps them; with no worker connected for ``timeout`` s the run stops.
+    """
+    from distributed import KilledWorker
+
+    n = len(pending)
+    failures: list[tuple[ShardSpec, BaseException]] = []
+    idle_since: float | None = None
+    next_check = 0.0
+    while pending:
+        finished = [f for f in pending if f.status != "pending"]
+        for fut in finished:
+            spec = pending.pop(fut)
+            if fut.status == "finished":
+                record(fut.result())
+                bar.update(1)
+            elif fut.status == "error":
+                failures.append((spec, fut.exception()))
+            else:  # cancelled (e.g. the scheduler connection was lost) or lost
+                failures.append((spec, RuntimeError(f"Dask reports the shard {fut.status}")))
+        if finished:
+            continue
+        now = time.monotonic()
+        if now >= next_check:
+            next_check = now + _WORKER_CHECK_S
+            try:
+                workers = client.nthreads()
+            except Exception as e:  # noqa: BLE001 - any comm failure means the same to the user
+                raise RuntimeError(f"lost the Dask scheduler at {where} ({e or type(e).__name__}); "
+                                   f"{len(pending)} of {n} shards are not computed: rerun with --resume") from None
+            if workers:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since >= timeout:
+                raise RuntimeError(
+                    f"no Dask worker has been connected to {where} for {timeout:g} s; {len(pending)} of {n} "
+                    f"shards are not computed ({n - len(pending) - len(failures)} done are kept): start workers, "
+                    f"then rerun with --resume"
+                )
+        time.sleep(_POLL_S)
+    if failures:
+        spec, err = failures[0]
+        others = f" (and {len(failures) - 1} more shards)" if len(failures) > 1 else ""
+        if isinstance(err, KilledWorker):
+            try:
+                detail = f"{err.allowed_failures + 1} tried, the last at {err.last_worker.address}"
+            except Exception:  # noqa: BLE001 - another distributed version: its own words
+                detail = str(err)
+            raise RuntimeError(
+                f"shard {spec.index} ({Path(spec.path).name}){others}: every Dask worker that ran it died "
+                f"({detail}; see the worker logs); the other shards are kept: rerun with --resume"
+            ) from None
+        if isinstance(err, RuntimeError) and str(err).startswith("Dask reports"):
+            raise RuntimeError(f"shard {spec.index} ({Path(spec.path).name}){others}: {err}; rerun with --resume")
+        raise err
