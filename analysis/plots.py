@@ -571,7 +571,8 @@ def plot_energy_breakdown(rows: list[dict[str, Any]], per: str = "token", title:
     share.set_ylabel("share of the platform's energy (%)")
     share.set_xlabel("platform")
     share.set_title("Composition (each bar = 100 %)", fontsize=11)
-    fig.suptitle(title or f"Energy per {per} by component")
+    fig.suptitle(title or f"Energy per {per} by component (GPU bars: op + byte view; the table's GPU J/{per} is "
+                 "power x time, shown in energy_ranges)")
     return fig
 
 

@@ -30,6 +30,7 @@ from analysis.stats import REPORT_WINDOW, SpikeStats, write_stats
 from analysis.trace import SpikeTrace
 
 from . import __version__
+from .energy_report import energy_sections
 from .report import Section, write_report
 
 DEFAULT_SCHEMES: tuple[str, ...] = ("bitwise-signed", "ternary", "bitwise-twos")
@@ -179,6 +180,9 @@ def run_pipeline(
             plots_dir = tmp / "plots"
             figs = write_all_plots(stats, plots_dir, trace=trace, comparison=comparison, energy=breakdown,
                                    model=_short_model(loaded.model_id))
+            log("energy: report's estimate vs ours, ranges, break-even ...")
+            e_sections, e_data, e_paths = energy_sections(acts, results, chip_specs, gpu_specs, plots_dir)
+            figs["energy_report"] = e_paths
             tokens = trace.n_tokens
             n_layers = len(trace.layers)
         write_stats(trace_path, stats)
@@ -192,7 +196,8 @@ def run_pipeline(
             "run time (s)": round(time.perf_counter() - t_start, 1),
             **{f"version {k_}": v for k_, v in _versions().items()},
         }
-        sections = _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, results, tmp, pngs)
+        sections = e_sections + _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, results, tmp,
+                                          pngs)
         md, page = write_report(tmp, "neurosim run report", params, sections)
         _publish(tmp, folder)
     except BaseException:
@@ -200,7 +205,8 @@ def run_pipeline(
         raise
     moved = [folder / p.relative_to(tmp) for p in pngs]
     return RunResult(folder, folder / "trace.h5", folder / md.name, folder / page.name, moved, summary,
-                     {"platforms": energy_rows, "qwen2.5-7b": scaled_rows})
+                     {"platforms": energy_rows, "qwen2.5-7b": scaled_rows, "ranges": e_data["ranges"],
+                      "breakeven": e_data["breakeven"], "waterfall": e_data["waterfall"]})
 
 
 def _short_model(model_id: str) -> str:
@@ -249,8 +255,8 @@ def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, res
         Section("Energy and latency per token", "Priced from the replay's activity records; GPU rows are the roofline "
                 "model calibrated on an H100 (docs/hardware.md). Ratios are against the reference GPU. For GPUs the "
                 "table's J/token is the power x time view; the stacked bars split the op + byte view (compute, "
-                "HBM traffic, idle power) by component, so a GPU bar can be lower than its table value.", energy_rows,
-                figs("energy_breakdown")),
+                "HBM traffic, idle power) by component, so a GPU bar can be lower than its table value; the first figure shows the table's view with the declared ranges.", energy_rows,
+                figs("energy_ranges", "energy_breakdown")),
         Section("Extrapolated to Qwen2.5-7B's shape", "Per-role spike statistics of this model applied to a model of "
                 "Qwen2.5-7B's shape (hidden 3584, 28 layers, MLP 18944, GQA 28/4); an assumption, not a measurement.",
                 scaled_rows),
