@@ -102,7 +102,7 @@ def plot_breakeven(
     _check_rows(rows, ("events_per_slot", "platform", "vs_gpu_int8", "vs_gpu_fp16", "vs_engine45_int8",
                        "vs_engine45_fp16"), "break-even")
     fig = _figure(13, 5.2)
-    axes = fig.subplots(1, 2, sharey=True)
+    axes = fig.subplots(1, 2)
     names = list(dict.fromkeys(r["platform"] for r in rows))
     gpu = rows[0].get("gpu", "GPU")
     for ax, pre, title in ((axes[0], "gpu", f"vs dense on {gpu} (total J/token, batch 1)"),
@@ -111,7 +111,8 @@ def plot_breakeven(
             pts = sorted((r for r in rows if r["platform"] == name), key=lambda r: r["events_per_slot"])
             x = [p["events_per_slot"] for p in pts]
             for ref, ls in REF_STYLES.items():
-                ax.plot(x, [max(p[f"vs_{pre}_{ref}"], 1e-4) for p in pts], ls, color=CHIP_COLORS[i % len(CHIP_COLORS)],
+                xy = [(xi, p[f"vs_{pre}_{ref}"]) for xi, p in zip(x, pts) if p[f"vs_{pre}_{ref}"] > 0]  # log axis: no zeros
+                ax.plot([a for a, _ in xy], [b for _, b in xy], ls, color=CHIP_COLORS[i % len(CHIP_COLORS)],
                         label=f"{name} / {ref.upper() if ref == 'int8' else '16-bit'}" if pre == "gpu" else None)
         ax.axhline(1.0, color="black", lw=1)
         if band:
@@ -127,6 +128,7 @@ def plot_breakeven(
         ax.set_title(title, fontsize=11)
         ax.grid(which="both", alpha=0.3)
     axes[0].set_ylabel("spiking / dense energy (< 1: spiking cheaper)")
+    axes[1].set_ylabel("spiking / dense dynamic energy (0 spikes: 0, not drawn)")
     fig.legend(loc="outside right center", fontsize=8)
     fig.suptitle("Break-even: where each chip stops beating dense inference")
     return fig
@@ -141,14 +143,16 @@ def plot_waterfall(rows: Sequence[dict[str, Any]]) -> Figure:
     w = 0.38
     f16 = [float(r["ratio_fp16"]) for r in rows]
     i8 = [float(r["ratio_int8"]) for r in rows]
+    import textwrap
+
     ax.bar(x - w / 2, f16, w, color="#4c72b0", label="dense FP16 / spiking")
     ax.bar(x + w / 2, i8, w, color="#dd8452", label="dense INT8 / spiking")
     for xi, a, b in zip(x, f16, i8):
-        ax.text(xi - w / 2, a, f"{a:.3g}x", ha="center", va="bottom", fontsize=8)
-        ax.text(xi + w / 2, b, f"{b:.3g}x", ha="center", va="bottom", fontsize=8)
+        ax.text(xi - w / 2, a, f"{a:.4g}x", ha="center", va="bottom", fontsize=8)
+        ax.text(xi + w / 2, b, f"{b:.4g}x", ha="center", va="bottom", fontsize=8)
     ax.axhline(1.0, color="black", lw=1)
     ax.set_yscale("log")
-    ax.set_xticks(x, [r["step"].replace(" (", "\n(") for r in rows], fontsize=8, rotation=0)
+    ax.set_xticks(x, [textwrap.fill(r["step"], 24) for r in rows], fontsize=8, rotation=0)
     ax.set_ylabel("how many times cheaper spiking is (log; < 1: dearer)")
     ax.grid(axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=9)

@@ -50,7 +50,7 @@ def breakeven_curves(
     template: Sequence[Activity],
     chips: Sequence[NeuromorphicChip],
     gpu: GPUSpec,
-    rates: Sequence[float] = tuple(np.round(np.arange(0.0, 3.01, 0.25), 2)),
+    rates: Sequence[float] = (0.0, 0.05, 0.1, 0.15, 0.25, 0.375, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0),
     tokens: int = 4,
     steps: int = 3,
 ) -> list[dict]:

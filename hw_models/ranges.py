@@ -282,3 +282,12 @@ def ranged_rows(results: Iterable[PlatformResult], acts: Iterable[Activity],
         else:
             rows.append(platform_row(r))
     return rows
+
+
+def ranges_markdown(chip: NeuromorphicChip) -> str:
+    """Markdown table of ``chip``'s declared ranges: field, preset value, low, high, reason."""
+    from .compare import to_markdown
+
+    rows = [{"field": k, "value": float(getattr(chip, k)), "low": b.low, "high": b.high, "reason": b.reason}
+            for k, b in bounds_for(chip).items()]
+    return to_markdown(rows, ("field", "value", "low", "high", "reason"))
