@@ -110,6 +110,9 @@ DECLARED: dict[str, dict[str, Bound]] = {
         "static_w": Bound(0.042, 0.072, "DERIVED 65 mW = 72 mW minus dynamic; high: the whole 72 mW; low: 63 mW "
                                         "(the video workload, Merolla 2014) minus the same dynamic share"),
         "sram_pj_per_byte": Bound(*_sram_bounds(28.0, 8 * KB), _TABLE_REASON),
+        "synop_time_s": Bound(1e-3 / (256 * 256) / 4, 1e-3 / (256 * 256), "DERIVED: a full crossbar within the 1 ms "
+                                                                         "tick is the slowest real-time rate; ASSUMPTION "
+                                                                         "up to 4x faster"),
     },
     "spinnaker2": {
         "synop_pj": Bound(*_op_bounds(22.0, lambda t: t.int8_mac + t.sram_pj_per_byte(128 * KB)), _TABLE_REASON),
