@@ -135,3 +135,24 @@ def energy_sections(
     data = {"ranges": rows, "waterfall": wf, "breakeven": be, "tornado": torn, "events_per_slot": rate}
     all_paths = [p for ps in paths.values() for p in ps]
     return sections, data, all_paths
+
+
+_RANGE_KEYS = ("energy_per_token_j_low", "energy_per_token_j_high", "latency_per_token_s_low",
+               "latency_per_token_s_high")
+
+
+def with_ranges(rows: Sequence[dict], ranges: Sequence[dict]) -> list[dict]:
+    """Comparison rows with each platform's regime and [low, high] bounds placed after its values."""
+    by = {r["platform"]: r for r in ranges}
+    out = []
+    for row in rows:
+        rng = by.get(row["platform"], {})
+        new: dict = {}
+        for k, v in row.items():
+            new[k] = v
+            if k == "mode":
+                new["regime"] = rng.get("regime", "")
+            if k in ("energy_per_token_j", "latency_per_token_s") and f"{k}_low" in rng:
+                new[f"{k}_low"], new[f"{k}_high"] = rng[f"{k}_low"], rng[f"{k}_high"]
+        out.append(new)
+    return out

@@ -28,9 +28,10 @@ from analysis.compare import compare_encoders
 from analysis.plots import plot_energy_breakdown, save_figure, write_all_plots
 from analysis.stats import REPORT_WINDOW, SpikeStats, write_stats
 from analysis.trace import SpikeTrace
+from hw_models.ranges import ranged_rows
 
 from . import __version__
-from .energy_report import energy_sections
+from .energy_report import energy_sections, with_ranges
 from .report import Section, write_report
 
 DEFAULT_SCHEMES: tuple[str, ...] = ("bitwise-signed", "ternary", "bitwise-twos")
@@ -177,12 +178,15 @@ def run_pipeline(
             if extrapolate_7b:
                 scaled = hw_models.evaluate_scaled(acts, hw_models.QWEN25_7B, chips=chip_specs, gpus=gpu_specs)
                 scaled_rows = hw_models.comparison_rows(scaled, reference=reference)
+                big = hw_models.extrapolate(acts, hw_models.QWEN25_7B)  # the records evaluate_scaled priced
+                scaled_rows = with_ranges(scaled_rows, ranged_rows(scaled, big, {c.name: c for c in chip_specs}))
             plots_dir = tmp / "plots"
             figs = write_all_plots(stats, plots_dir, trace=trace, comparison=comparison, energy=breakdown,
                                    model=_short_model(loaded.model_id))
             log("energy: report's estimate vs ours, ranges, break-even ...")
             e_sections, e_data, e_paths = energy_sections(acts, results, chip_specs, gpu_specs, plots_dir)
             figs["energy_report"] = e_paths
+            energy_rows = with_ranges(energy_rows, e_data["ranges"])
             tokens = trace.n_tokens
             n_layers = len(trace.layers)
         write_stats(trace_path, stats)
