@@ -109,8 +109,8 @@ def loihi2_rows(chip: NeuromorphicChip = LOIHI2) -> list[dict]:
              380e12 / 1152, rate, "op/s", 25.0, src + ": > 380e12 8-bit synaptic ops/s; preset synop_time derived", wl),
         _row("loihi2", "8-bit ops per joule on conventional DNNs (> 15 TOPS/W)", "not comparable",
              15e12, 2.0 / (dyn_per_op * 1e-12), "op/J", None,
-             src + ": > 15 TOPS/W counts dense-equivalent ops of sparse DNNs; the preset's per-op energy is the "
-             "max-power bound (declared range 0.27-6.84 pJ per synop)", wl),
+             src + ": > 15 TOPS/W on DNNs; how ops are counted (dense-equivalent?) and the workload are not "
+             "published; the preset's per-op energy is the max-power bound (declared range 0.27-6.84 pJ)", wl),
         _row("loihi2", "LLM on Loihi 2 (370M MatMul-free LM): 2x less energy, 3x throughput vs Jetson Orin Nano",
              "none published", None, None, "", None,
              "Abreu et al., arXiv:2503.18002 (preliminary): ratios to an edge GPU only, no J/token published", ""),
