@@ -189,7 +189,7 @@ class RangedResult:
     energy_high: float
     latency_low: float
     latency_high: float
-    method: str = "bounds (corners of the declared box; the model is monotone in every ranged constant)"
+    method: str = "corner bounds of the declared ranges"
 
     def row(self) -> dict:
         """The fields of ``neurosim energy --format json`` for this platform."""
@@ -254,7 +254,7 @@ def platform_row(
            "energy_per_token_j": e, "latency_per_token_s": t}
     if energy_bounds is None:
         energy_bounds = (float(d.get("energy_per_token_j_low", e)), float(d.get("energy_per_token_j_high", e)))
-        method = method or ("from the GPU model" if "energy_per_token_j_low" in d else "none declared")
+        method = method or ("from the GPU model" if "energy_per_token_j_low" in d else "point value (no range declared)")
     if latency_bounds is None:
         latency_bounds = (float(d.get("latency_per_token_s_low", t)), float(d.get("latency_per_token_s_high", t)))
     row["energy_per_token_j_low"], row["energy_per_token_j_high"] = energy_bounds

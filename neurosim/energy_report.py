@@ -51,7 +51,11 @@ def energy_sections(
     rate = events_per_slot(acts)
     chip_list = list(chips) + [hw_models.generic_async(node_nm=45.0, name="generic_async_45nm")]
     be_rows = breakeven_curves(acts, chip_list, gpus[0] if gpus else hw_models.H100_SXM)
-    be = breakeven_table(be_rows)
+    gname = gpus[0].name if gpus else hw_models.H100_SXM.name
+    labels = {"breakeven_vs_gpu_int8": f"vs {gname} INT8", "breakeven_vs_gpu_fp16": f"vs {gname} 16-bit",
+              "breakeven_vs_engine45_int8": "vs 45 nm engine INT8", "breakeven_vs_engine45_fp16": "vs 45 nm engine FP16"}
+    be_raw = breakeven_table(be_rows)
+    be = [{labels.get(k, k): v for k, v in r.items()} for r in be_raw]
     tchip = chip_map.get(TORNADO_CHIP) or (chips[0] if chips else hw_models.LOIHI2)
     torn = tornado(acts, tchip)
 
@@ -132,7 +136,7 @@ def energy_sections(
                 "Each declared constant moved alone to its low and high bound; the top rows decide the answer.",
                 torn_rows, [png["energy_tornado"]]),
     ]
-    data = {"ranges": rows, "waterfall": wf, "breakeven": be, "tornado": torn, "events_per_slot": rate}
+    data = {"ranges": rows, "waterfall": wf, "breakeven": be_raw, "tornado": torn, "events_per_slot": rate}
     all_paths = [p for ps in paths.values() for p in ps]
     return sections, data, all_paths
 

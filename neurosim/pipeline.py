@@ -234,7 +234,7 @@ def _summary(stats: SpikeStats, tokens: int, n_layers: int, main: Any, results: 
 
 def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, results, base: Path, pngs) -> list[Section]:
     def figs(*names: str) -> list[Path]:
-        return [p for p in pngs if p.stem in names]
+        return [p for n in names for p in pngs if p.stem == n]  # in the order named
 
     headline = [
         {"statistic": "sparsity (bitwise-signed, 3 steps)", "this model": summary["sparsity"], "SpikingBrain-7B report": REPORT_7B["sparsity"]},
