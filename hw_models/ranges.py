@@ -247,7 +247,7 @@ def platform_row(
     and for GPUs ``regime`` (and ``calibrated`` when the GPU model reports it). GPU bounds are
     taken from the GPU result where it carries them; otherwise low = high = value.
     """
-    d = result.to_dict()
+    d = {**dict(result.details), **result.to_dict()}  # the GPU model keeps regime and ranges in ``details``
     kind = "gpu" if result.kind == "gpu" else "chip"
     e, t = float(result.energy_per_token_j), float(result.latency_s)
     row = {"platform": result.platform, "kind": kind, "devices": result.devices,
@@ -260,8 +260,7 @@ def platform_row(
     row["energy_per_token_j_low"], row["energy_per_token_j_high"] = energy_bounds
     row["latency_per_token_s_low"], row["latency_per_token_s_high"] = latency_bounds
     if kind == "gpu":
-        row["regime"] = str(d.get("regime") or getattr(result, "regime", None) or result.details.get("regime", "")
-                            or "hardware")
+        row["regime"] = str(d.get("regime") or "hardware")
         if "calibrated" in d:
             row["calibrated"] = d["calibrated"]
         row["mode"] = result.mode

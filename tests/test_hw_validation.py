@@ -255,3 +255,15 @@ def test_energy_json_and_text_carry_ranges(fast_model, smollm_trace, capsys):
     assert main(["energy", str(smollm_trace.path), "--chip", "loihi2", "--gpu", "h100", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "[low, high]" in text and "h100_sxm (" in text
+
+
+def test_gpu_rows_take_regime_and_ranges_from_the_gpu_model(acts):
+    """The GPU model reports regime, calibration and [low, high] in PlatformResult.details."""
+    g = hm.run_on_gpu(acts, hm.H100_SXM)
+    g.details.update({"regime": "eager", "calibrated": True, "energy_per_token_j_low": 0.5 * g.energy_per_token_j,
+                      "energy_per_token_j_high": 2.0 * g.energy_per_token_j,
+                      "latency_per_token_s_low": 0.5 * g.latency_s, "latency_per_token_s_high": 2.0 * g.latency_s})
+    row = ranges.platform_row(g)
+    assert row["regime"] == "eager" and row["calibrated"] is True and row["range_method"] == "from the GPU model"
+    assert row["energy_per_token_j_low"] == pytest.approx(0.5 * row["energy_per_token_j"])
+    assert row["latency_per_token_s_high"] == pytest.approx(2.0 * row["latency_per_token_s"])
