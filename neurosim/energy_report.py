@@ -100,8 +100,9 @@ def energy_sections(
         "returns only when far fewer weights are touched: the break-even plot below gives the spike rate at "
         "which each chip stops beating dense inference, against the report's 7B statistics and the range "
         "Dampfhoffer et al. (IEEE TETCI 2023) found for SNNs with memory priced (0.15-1.38 spikes per synapse). "
-        "Static power x latency, which dominates every chip's J/token here, is the last bar. docs/hardware.md "
-        "derives the same result at the report's statistics (about 1x against FP16)."
+        "Static power x latency, which dominates every chip's J/token here, is the last bar. At the report's own "
+        "statistics (0.92 spikes per slot, one-column blocks) the same steps end at about 1x against FP16 "
+        "(docs/hardware.md, section 3a)."
     )
     range_rows = []
     for r in rows:
