@@ -36,6 +36,7 @@ from .plot_base import (  # noqa: F401  (re-exported)
     _role_color,
     save_figure,
 )
+from .energy_plots import plot_energy_breakdown  # noqa: F401  (re-exported)
 from .plots_raster import plot_raster, plot_token_raster, token_texts  # noqa: F401  (re-exported)
 from .stats import DEFAULT_BUDGETS, REPORT_WINDOW, SpikeStats, vth_bin_edges
 from .sweep import REPORT_TABLE11
@@ -294,63 +295,6 @@ def plot_k_sweep(rows: list[dict[str, Any]], model: str = "this model") -> Figur
         axes[2].grid(alpha=0.3)
     fig.suptitle(f"k sweep: {model} vs the report's SpikingBrain-7B")
     return fig
-
-
-_SI = [(1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ"), (1e-12, "pJ")]
-
-
-def plot_energy_breakdown(rows: list[dict[str, Any]], per: str = "token", title: str | None = None) -> Figure:
-    """Stacked bars of energy by component per platform.
-
-    Args:
-        rows: ``[{"platform": str, "compute": J, "memory": J, "routing": J, "static": J}, ...]``
-            (energies in joules; missing parts count as 0, other numeric keys are ignored).
-        per: what the energies are per (axis label), e.g. ``"token"``.
-    """
-    if not rows:
-        raise ValueError("no energy rows")
-    for r in rows:
-        if "platform" not in r:
-            raise ValueError(f"energy row without 'platform': {r}")
-        for p in ENERGY_PARTS:
-            v = r.get(p, 0.0)
-            if not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{r['platform']}: {p} must be a finite non-negative number of joules, got {v!r}")
-    totals = np.array([sum(float(r.get(p, 0.0)) for p in ENERGY_PARTS) for r in rows])
-    top = totals.max() if totals.max() > 0 else 1.0
-    scale, unit = next(((s, u) for s, u in _SI if top >= s), _SI[-1])
-    fig = _figure(float(np.clip(6 + 1.8 * len(rows), 11, 20)), 5.5)
-    ax, share = fig.subplots(1, 2)
-    x = np.arange(len(rows))
-    parts = {p: np.array([float(r.get(p, 0.0)) for r in rows]) for p in ENERGY_PARTS}
-    names = [r["platform"] for r in rows]
-    rot = {"rotation": 20, "ha": "right"} if len(rows) > 4 else {}
-    bottom, bottom_share = np.zeros(len(rows)), np.zeros(len(rows))
-    safe_tot = np.where(totals > 0, totals, 1.0)
-    for p in ENERGY_PARTS:
-        ax.bar(x, parts[p] / scale, bottom=bottom, color=ENERGY_COLORS[p], label=p, width=0.65)
-        share.bar(x, 100 * parts[p] / safe_tot, bottom=bottom_share, color=ENERGY_COLORS[p], width=0.65)
-        bottom += parts[p] / scale
-        bottom_share += 100 * parts[p] / safe_tot
-    for xi, t in zip(x, totals / scale):
-        ax.text(xi, t, f"{t:.3g}", ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(x, names, **rot)
-    ax.set_ylabel(f"energy per {per} ({unit})")
-    ax.set_xlabel("platform")
-    ax.margins(y=0.12)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(title="component", fontsize=9)
-    ax.set_title(f"Total (numbers: {unit} per {per})", fontsize=11)
-    share.set_xticks(x, names, **rot)
-    share.set_ylim(0, 100)
-    share.set_ylabel("share of the platform's energy (%)")
-    share.set_xlabel("platform")
-    share.set_title("Composition (each bar = 100 %)", fontsize=11)
-    fig.suptitle(title or f"Energy per {per} by component")
-    return fig
-
-
-# ----------------------------------------------------------------------------- all of them
 
 
 def default_raster_layer(stats: SpikeStats) -> str:

@@ -216,3 +216,31 @@ def with_overrides(table: OpEnergyTable, **changes: float) -> OpEnergyTable:
         finite_nonneg("with_overrides", k, v)
     est = tuple(sorted(set(table.estimated) | set(changes)))
     return replace(table, estimated=est, **changes)
+
+
+def table_bounds(table: OpEnergyTable) -> tuple[OpEnergyTable, OpEnergyTable]:
+    """Declared (low, high) tables around ``table``'s ESTIMATED fields (pJ).
+
+    * A node interpolated between 7 and 45 nm (:func:`table_for_node`): each scaled energy lies
+      between its 7 nm (Jouppi 2021) and 45 nm (Horowitz 2014) values, the two published anchors.
+    * The 7 nm 32 KB SRAM row (log-log interpolated, not published): between the published
+      8 KB and 1 MB rows.
+    * Published fields are not moved. Fields of a user table marked estimated by
+      :func:`with_overrides` get a factor-2 band.
+    """
+    low: dict[str, float] = {}
+    high: dict[str, float] = {}
+    for name in table.estimated:
+        if name not in ENERGY_FIELDS:
+            continue
+        v = getattr(table, name)
+        a, b = getattr(JOUPPI_7NM, name), getattr(HOROWITZ_45NM, name)
+        if table.node_nm not in (7.0, 45.0) and 7.0 < table.node_nm < 45.0 and min(a, b) <= v <= max(a, b):
+            low[name], high[name] = min(a, b), max(a, b)
+        elif name == "sram_32kb":
+            low[name], high[name] = table.sram_8kb, table.sram_1mb
+        else:
+            low[name], high[name] = v / 2.0, v * 2.0
+    lo_t = replace(table, name=table.name + " (low bound)", **low)
+    hi_t = replace(table, name=table.name + " (high bound)", **high)
+    return lo_t, hi_t

@@ -72,7 +72,7 @@ def _validate(args: argparse.Namespace) -> None:
                              "convert it first, e.g. iconv -t UTF-8") from None
         except OSError as e:
             raise UsageError(f"cannot read text file {path}: {e.strerror}") from None
-    if getattr(args, "format", None) is not None:
+    if getattr(args, "command", None) == "export":
         from .export.formats import check_format
 
         args.format = check_format(args.format)  # tonic: the npy file of x/t/p events
@@ -300,12 +300,43 @@ def cmd_energy(args: argparse.Namespace) -> int:
         model = args.model if args.model else (None if tr.model_id == EMBEDDED_ID else tr.model_id)
         loaded = load_model(model, progress=not args.quiet)
         rep = replay_trace(tr, loaded.model, args.scheme, T, clip=True, progress=not args.quiet)
-    results = hw_models.evaluate(list(rep.layers.values()), chips, gpus, regime=args.gpu_regime)
-    values = sum(a.tokens * a.in_features for a in rep.layers.values())
+    acts = list(rep.layers.values())
+    results = hw_models.evaluate(acts, chips, gpus, regime=args.gpu_regime)
+    from hw_models.ranges import ranged_rows
+
+    rows = ranged_rows(results, acts, {c.name: c for c in chips})
+    values = sum(a.tokens * a.in_features for a in acts)
+    if args.format == "json":
+        import json
+
+        print(json.dumps({"tokens": rep.tokens, "scheme": args.scheme, "T": T, "clipped": int(rep.clipped),
+                          "clipped_fraction": rep.clipped / values if values else 0.0, "gpu_regime": args.gpu_regime,
+                          "platforms": rows}, indent=2))
+        return 0
     print(f"{rep.tokens} tokens, scheme {args.scheme}, T = {T} steps: {rep.clipped} counts "
           f"({rep.clipped / values if values else 0:.2%}) clipped to the window")
     print(hw_models.comparison_markdown(results, reference=gpus[0].name if gpus else results[0].platform))
+    print("\nJ/token and s/token as value [low, high] (declared ranges, bounds propagation; GPUs: their regime):")
+    for r in rows:
+        tag = f"{r['platform']} ({r['regime']})" if r.get("regime") else r["platform"]
+        print(f"  {tag:28s} {r['energy_per_token_j']:.4g} [{r['energy_per_token_j_low']:.4g}, "
+              f"{r['energy_per_token_j_high']:.4g}] J/token   {r['latency_per_token_s']:.4g} "
+              f"[{r['latency_per_token_s_low']:.4g}, {r['latency_per_token_s_high']:.4g}] s/token")
     return 0
+
+
+def cmd_validate_hw(args: argparse.Namespace) -> int:
+    """Chip presets against published figures (hw_models.validation); exit 1 if a row fails."""
+    import hw_models
+    from hw_models.validation import peer_rows, validate, validation_markdown
+
+    rows, ok = validate()
+    peers = peer_rows(hw_models.synthetic_model_activity(hw_models.SMOLLM2_135M, tokens=8)) if args.peers else None
+    print(validation_markdown(rows, peers))
+    failed = [r for r in rows if r["result"] == "FAIL"]
+    print(f"\n{sum(r['result'] == 'PASS' for r in rows)} passed, {len(failed)} failed, "
+          f"{sum(r['result'] == 'not checked' for r in rows)} not checked")
+    return 0 if ok else 1
 
 
 def cmd_sweep_k(args: argparse.Namespace) -> int:
@@ -477,7 +508,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--gpu-regime", default=hw_models.REGIMES[0], choices=hw_models.REGIMES,
                    help="GPU software regime (docs/gpu-regimes.md)")
     e.add_argument("--model", help="the trace's model, if not the embedded one (its weights are replayed)")
+    e.add_argument("--format", default="text", choices=["text", "json"],
+                   help="json: per-platform J/token and s/token with [low, high], kind, regime")
     e.set_defaults(func=cmd_energy)
+
+    vh = sub.add_parser("validate-hw", help="chip presets against published figures (exit 1 if one fails)")
+    vh.add_argument("--no-peers", dest="peers", action="store_false",
+                    help="skip the KerasSpiking / SpikingJelly comparison")
+    vh.set_defaults(func=cmd_validate_hw)
 
     k = sub.add_parser("sweep-k", help="sparsity and |s| <= 7 for k in 2..4 (report Table 11)")
     ksrc = k.add_mutually_exclusive_group(required=True)

@@ -29,9 +29,11 @@ from analysis.fileio import publish_folder, stage_folder
 from analysis.plots import write_all_plots
 from analysis.stats import REPORT_7B, REPORT_WINDOW, SpikeStats, window_range, write_stats
 from analysis.tables import headline_rows
+from hw_models.ranges import ranged_rows
 
 from . import __version__
 from .defaults import DEFAULT_CHIPS, DEFAULT_GPUS, DEFAULT_SCHEMES  # noqa: F401  (re-exported)
+from .energy_report import energy_sections, with_ranges
 from .report import Section, write_report
 
 
@@ -167,9 +169,15 @@ def run_pipeline(
                 scaled = hw_models.evaluate_scaled(acts, hw_models.QWEN25_7B, chips=chip_specs, gpus=gpu_specs,
                                                    regime=gpu_regime)
                 scaled_rows = hw_models.comparison_rows(scaled, reference=reference)
+                big = hw_models.extrapolate(acts, hw_models.QWEN25_7B)  # the records evaluate_scaled priced
+                scaled_rows = with_ranges(scaled_rows, ranged_rows(scaled, big, {c.name: c for c in chip_specs}))
             plots_dir = tmp / "plots"
             figs = write_all_plots(stats, plots_dir, trace=trace, comparison=comparison, energy=breakdown,
                                    model=_short_model(loaded.model_id))
+            log("energy: report's estimate vs ours, ranges, break-even ...")
+            e_sections, e_data, e_paths = energy_sections(acts, results, chip_specs, gpu_specs, plots_dir)
+            figs["energy_report"] = e_paths
+            energy_rows = with_ranges(energy_rows, e_data["ranges"])
             tokens = trace.n_tokens
             n_layers = len(trace.layers)
             prompt_text = list(trace.prompt_text or [])
@@ -184,7 +192,8 @@ def run_pipeline(
             "run time (s)": round(time.perf_counter() - t_start, 1),
             **{f"version {k_}": v for k_, v in _versions().items()},
         }
-        sections = _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, results, tmp, pngs)
+        sections = e_sections + _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, results, tmp,
+                                          pngs)
         sections.append(_caveats(summary, _short_model(loaded.model_id), replays))
         md, page = write_report(tmp, "neurosim run report", params, sections)
         publish_folder(tmp, folder)
@@ -193,7 +202,8 @@ def run_pipeline(
         raise
     moved = [folder / p.relative_to(tmp) for p in pngs]
     return RunResult(folder, folder / "trace.h5", folder / md.name, folder / page.name, moved, summary,
-                     {"platforms": energy_rows, "qwen2.5-7b": scaled_rows})
+                     {"platforms": energy_rows, "qwen2.5-7b": scaled_rows, "ranges": e_data["ranges"],
+                      "breakeven": e_data["breakeven"], "waterfall": e_data["waterfall"]})
 
 
 def _prompt_line(texts: Sequence[str], width: int = 600) -> str:
@@ -253,7 +263,7 @@ def _summary(stats: SpikeStats, tokens: int, n_layers: int, main: Any, results: 
 
 def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, results, base: Path, pngs) -> list[Section]:
     def figs(*names: str) -> list[Path]:
-        return [p for p in pngs if p.stem in names]
+        return [p for n in names for p in pngs if p.stem == n]  # in the order named
 
     headline = headline_rows(summary, stats.window)
     sim_rows = [{"scheme": s, "T": min(r.steps.values()), "events per token (sent)": float(r.events_sent_per_token.mean()),
@@ -272,8 +282,8 @@ def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, res
                 "model in the software regime named in their regime column (H100 and H200 calibrated on NVML "
                 "measurements, A100 uncalibrated; docs/hardware.md). Ratios are against the reference GPU. For GPUs the "
                 "table's J/token is the power x time view; the stacked bars split the op + byte view (compute, "
-                "HBM traffic, idle power) by component, so a GPU bar can be lower than its table value.", energy_rows,
-                figs("energy_breakdown")),
+                "HBM traffic, idle power) by component, so a GPU bar can be lower than its table value; the first figure shows the table's view with the declared ranges.", energy_rows,
+                figs("energy_ranges", "energy_breakdown")),
         Section("Extrapolated to Qwen2.5-7B's shape", "Per-role spike statistics of this model applied to a model of "
                 "Qwen2.5-7B's shape (hidden 3584, 28 layers, MLP 18944, GQA 28/4); an assumption, not a measurement.",
                 scaled_rows),

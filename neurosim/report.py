@@ -54,7 +54,7 @@ padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #4c72b0;padding-bottom:.3em}h2{margin-top:1.8em;color:#2c4a7c}
 table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#eef2f8}
-td:first-child,th:first-child{text-align:left}tr:nth-child(even) td{background:#fafafa}
+td:first-child,th:first-child,td.t{text-align:left}tr:nth-child(even) td{background:#fafafa}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}p{max-width:60em}
 """
 
@@ -74,13 +74,26 @@ def to_html(title: str, params: dict[str, Any], sections: Sequence[Section]) -> 
         if s.table:
             cols = _columns(s.table)
             out.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
-            out += ["<tr>" + "".join(f"<td>{e(fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in s.table]
+            out += ["<tr>" + "".join(_td(r.get(c, "")) for c in cols) + "</tr>" for r in s.table]
             out.append("</table>")
         for f in s.figures:
             data = base64.b64encode(Path(f).read_bytes()).decode("ascii")
             out.append(f"<figure><img alt='{e(Path(f).stem)}' src='data:image/png;base64,{data}'></figure>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _td(value: Any) -> str:
+    """A table cell; prose (text that is not a number) is left-aligned, numbers right-aligned."""
+    text = fmt(value)
+    cls = ""
+    if isinstance(value, str) and len(text) > 12:
+        try:
+            float(text)
+        except ValueError:
+            cls = " class='t'"
+    return f"<td{cls}>{html.escape(text)}</td>"
+
 
 
 def write_report(folder: str | os.PathLike, title: str, params: dict[str, Any], sections: Sequence[Section]) -> tuple[Path, Path]:
