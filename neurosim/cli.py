@@ -208,6 +208,23 @@ def cmd_energy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_neurobench(args: argparse.Namespace) -> int:
+    """NeuroBench v2.3 activation sparsity and synaptic operations of a trace (docs/neurobench.md)."""
+    import json
+
+    from .models import EMBEDDED_ID, load_model
+    from .neurobench import metrics_markdown, neurobench_metrics
+
+    if args.T is not None and args.T < 1:
+        raise CLIError(f"--T must be a positive integer, got {args.T}")
+    with _open_trace(args.trace) as tr:
+        model = args.model if args.model else (None if tr.model_id == EMBEDDED_ID else tr.model_id)
+        loaded = load_model(model)
+        m = neurobench_metrics(tr, loaded.model, args.scheme, args.T, weights=args.weights)
+    print(json.dumps(m.summary(), indent=2) if args.format == "json" else metrics_markdown(m))
+    return 0
+
+
 def cmd_sweep_k(args: argparse.Namespace) -> int:
     """Table 11 of the report for the model at hand: recapture at each k."""
     import tempfile
@@ -357,6 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--gpu", nargs="+", default=["h100", "a100"])
     e.add_argument("--model", help="the trace's model, if not the embedded one (its weights are replayed)")
     e.set_defaults(func=cmd_energy)
+
+    nbp = sub.add_parser("neurobench", help="NeuroBench activation sparsity and synaptic operations of a trace",
+                         description="NeuroBench v2.3 workload metrics per token (docs/neurobench.md).")
+    nbp.add_argument("trace")
+    nbp.add_argument("--scheme", default="bitwise-signed", choices=["counts"] + schemes,
+                     help="what enters each layer: 'counts' (integer counts, MACs) or a spike scheme's planes (ACs)")
+    nbp.add_argument("--T", type=int, help="steps per token of a spike scheme (default: its budget, bitwise-signed 3)")
+    nbp.add_argument("--weights", default="int8", choices=["int8", "float"],
+                     help="weights whose non-zero pattern counts: W8ASpike INT8 (default) or the model's float")
+    nbp.add_argument("--format", default="text", choices=["text", "json"])
+    nbp.add_argument("--model", help="the trace's model, if not the embedded one")
+    nbp.set_defaults(func=cmd_neurobench)
 
     k = sub.add_parser("sweep-k", help="sparsity and |s| <= 7 for k in 2..4 (report Table 11)")
     ksrc = k.add_mutually_exclusive_group(required=True)
