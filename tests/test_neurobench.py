@@ -143,3 +143,16 @@ def test_agrees_with_neurobench_on_real_smollm_layers(smollm, smollm_trace, sche
     summary = json.loads(json.dumps(m.summary()))
     assert summary["tokens"] == smollm_trace.n_tokens and summary["per_token"]["Dense"] > 0
     assert "Effective_ACs" in metrics_markdown(m)
+
+
+@pytest.mark.slow
+def test_cli_neurobench_json_on_real_trace(smollm_trace, capsys):
+    from neurosim.cli import main
+
+    assert main(["neurobench", str(smollm_trace.path), "--scheme", "bitwise-signed", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["steps"] == 3 and out["tokens"] == smollm_trace.n_tokens and len(out["layers"]) == len(smollm_trace.layers)
+    p = out["per_token"]
+    assert p["Effective_MACs"] == 0 and 0 < p["Effective_ACs"] < p["Dense"] and 0 < p["ActivationSparsity"] < 1
+    assert main(["neurobench", "/nonexistent/trace.h5"]) == 1
+    assert "does not exist" in capsys.readouterr().err
