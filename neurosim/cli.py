@@ -24,7 +24,7 @@ class UsageError(CLIError):
 
 # Integer options that must be at least 1 (attribute -> flag); string-valued options of the
 # same name (export --tokens START:STOP) are checked where they are parsed.
-_AT_LEAST_ONE = {"max_tokens": "--max-tokens", "T": "--T", "tokens": "--tokens", "channels": "--channels",
+_AT_LEAST_ONE = {"max_tokens": "--max-tokens", "max_new_tokens": "--max-new-tokens", "T": "--T", "tokens": "--tokens", "channels": "--channels",
                  "neurons": "--neurons", "prompts_per_shard": "--prompts-per-shard"}
 
 
@@ -295,6 +295,10 @@ def cmd_energy(args: argparse.Namespace) -> int:
     from .sim.model import replay_trace
 
     chips, gpus = resolve_platforms(args.chip, args.gpu)
+    if args.activity is not None:
+        return _energy_of_activity(args, chips, gpus)
+    if args.trace is None:
+        raise CLIError("give a TRACE, or --activity FILE.json (written by neurosim generate --activity-out)")
     T = args.T if args.T is not None else DEFAULT_BUDGETS[args.scheme]
     with _open_trace(args.trace) as tr:
         model = args.model if args.model else (None if tr.model_id == EMBEDDED_ID else tr.model_id)
@@ -337,6 +341,80 @@ def cmd_validate_hw(args: argparse.Namespace) -> int:
     print(f"\n{sum(r['result'] == 'PASS' for r in rows)} passed, {len(failed)} failed, "
           f"{sum(r['result'] == 'not checked' for r in rows)} not checked")
     return 0 if ok else 1
+
+
+def _energy_of_activity(args: argparse.Namespace, chips, gpus) -> int:
+    """Price the Activity records of an activity file (e.g. real spiking decode) on chips and GPUs."""
+    import hw_models
+
+    from .activity_file import read_activity
+
+    if args.trace is not None:
+        raise CLIError("give either a TRACE or --activity FILE, not both")
+    try:
+        phases, meta = read_activity(args.activity)
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    acts = phases.get(args.phase)
+    if not acts:
+        raise CLIError(f"{args.activity} holds no {args.phase!r} records (it has: {', '.join(phases) or 'none'})")
+    results = hw_models.evaluate(acts, chips, gpus, mode=args.phase, regime=args.gpu_regime)
+    print(f"{args.phase}: {acts[0].tokens} tokens, scheme {acts[0].scheme}, T = {acts[0].steps}, "
+          f"engine {meta.get('engine', '?')}, {sum(int(a.clipped) for a in acts)} counts clipped to the window")
+    print(hw_models.comparison_markdown(results, reference=gpus[0].name if gpus else results[0].platform))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Greedy generation with every linear layer running on the spike simulator (or the plain model)."""
+    from .activity_file import write_activity
+    from .generate import generate
+    from .models import load_model
+
+    if not args.prompt.strip():
+        raise CLIError("--prompt is empty")
+    if args.activity_out is not None:
+        if "float" in args.engine and len(args.engine) == 1:
+            raise CLIError("--activity-out needs a spiking engine (events or dense); float has no spikes")
+        if Path(args.activity_out).exists() and not args.overwrite:
+            raise CLIError(f"{args.activity_out} exists; pass --overwrite to replace it")
+        if not Path(args.activity_out).resolve().parent.is_dir():
+            raise CLIError(f"folder of {args.activity_out} does not exist")
+    loaded = load_model(args.model, progress=not args.quiet)
+    written = False
+    for engine in args.engine:
+        g = generate(loaded, args.prompt, args.max_new_tokens, engine=engine, scheme=args.scheme, T=args.T, k=args.k)
+        how = "plain float model" if engine == "float" else f"{g.scheme}, T = {g.T}, k = {g.k:g}"
+        print(f"[{engine}] {how}: {len(g.new_ids)} new tokens after {g.prompt_tokens} prompt tokens")
+        print(f"[{engine}] prefill {g.prefill_s:.2f} s, decode {g.decode_s:.2f} s, {g.tokens_per_s:.3g} tokens/s "
+              f"(decode only {g.decode_tokens_per_s:.3g} tokens/s)")
+        if g.clipped:
+            print(f"[{engine}] counts clipped to the window: prefill {g.clipped.get('prefill', 0)}, "
+                  f"decode {g.clipped.get('decode', 0)}")
+        print(f"[{engine}] text: {g.text!r}")
+        if args.activity_out is not None and engine != "float" and not written:
+            meta = {"engine": engine, "scheme": g.scheme, "T": g.T, "k": g.k, "model_id": loaded.model_id,
+                    "prompt": g.prompt, "text": g.text, "new_ids": g.new_ids, "prompt_tokens": g.prompt_tokens}
+            path = write_activity(args.activity_out, {"prefill": g.prefill, "decode": g.decode}, meta,
+                                  overwrite=args.overwrite)
+            print(f"activity (prefill and decode, per layer): {path}  (price it: neurosim energy --activity {path})")
+            written = True
+    return 0
+
+
+def cmd_neurobench(args: argparse.Namespace) -> int:
+    """NeuroBench v2.3 activation sparsity and synaptic operations of a trace (docs/neurobench.md)."""
+    import json
+
+    from .models import EMBEDDED_ID, load_model
+    from .neurobench import metrics_markdown, neurobench_metrics
+
+    with _open_trace(args.trace) as tr:
+        model = args.model if args.model else (None if tr.model_id == EMBEDDED_ID else tr.model_id)
+        loaded = load_model(model, progress=not args.quiet)
+        m = neurobench_metrics(tr, loaded.model, args.scheme, args.T, weights=args.weights)
+    print(json.dumps(m.summary(), indent=2) if args.format == "json" else metrics_markdown(m))
+    return 0
 
 
 def cmd_sweep_k(args: argparse.Namespace) -> int:
@@ -498,8 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--plot", help="also save a bar chart to this PNG")
     c.set_defaults(func=cmd_compare)
 
-    e = sub.add_parser("energy", help="price a trace on neuromorphic chips and GPUs")
-    e.add_argument("trace")
+    e = sub.add_parser("energy", help="price a trace (or a generation's activity file) on neuromorphic chips and GPUs")
+    e.add_argument("trace", nargs="?", help="trace file (or give --activity)")
+    e.add_argument("--activity", help="activity file of neurosim generate --activity-out, priced instead of a trace")
+    e.add_argument("--phase", default="decode", choices=["decode", "prefill"], help="--activity: which phase (default decode)")
     e.add_argument("--scheme", default=scheme0, choices=schemes)
     e.add_argument("--T", type=int, help=f"step budget (default: the scheme's budget, {scheme0} "
                                          f"{encoders.get_scheme(scheme0).budget})")
@@ -516,6 +596,34 @@ def build_parser() -> argparse.ArgumentParser:
     vh.add_argument("--no-peers", dest="peers", action="store_false",
                     help="skip the KerasSpiking / SpikingJelly comparison")
     vh.set_defaults(func=cmd_validate_hw)
+
+    nbp = sub.add_parser("neurobench", help="NeuroBench activation sparsity and synaptic operations of a trace",
+                         description="NeuroBench v2.3 workload metrics per token (docs/neurobench.md).")
+    nbp.add_argument("trace")
+    nbp.add_argument("--scheme", default=scheme0, choices=["counts"] + schemes,
+                     help="what enters each layer: 'counts' (integer counts, MACs) or a spike scheme's planes (ACs)")
+    nbp.add_argument("--T", type=int, help="steps per token of a spike scheme (default: its budget)")
+    nbp.add_argument("--weights", default="int8", choices=["int8", "float"],
+                     help="weights whose non-zero pattern counts: W8ASpike INT8 (default) or the model's float")
+    nbp.add_argument("--format", default="text", choices=["text", "json"])
+    nbp.add_argument("--model", help="the trace's model, if not the embedded one")
+    nbp.set_defaults(func=cmd_neurobench)
+
+    g = sub.add_parser("generate", help="generate text with every linear layer running on the spike simulator",
+                       description="Greedy closed-loop generation: each nn.Linear computes from the spike trains of its "
+                                   "own input (events or dense engine, INT8 weights), or the plain model (float).")
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--max-new-tokens", type=int, default=16)
+    g.add_argument("--scheme", default=scheme0, choices=schemes)
+    g.add_argument("--T", type=int, help="window in steps (default: the scheme's budget)")
+    g.add_argument("--k", type=float, default=3.0, help="threshold divisor, V_th = mean|x|/k (default 3)")
+    g.add_argument("--engine", nargs="+", default=["events"], choices=["events", "dense", "float"],
+                   help="one or more engines, run in turn (default: events)")
+    g.add_argument("--model", help="local HF model folder or .gguf file (default: the embedded SmolLM2-135M)")
+    g.add_argument("--activity-out", help="write the per-layer Activity of prefill and decode (JSON) of the first "
+                                          "spiking engine, for neurosim energy --activity")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --activity-out file")
+    g.set_defaults(func=cmd_generate)
 
     k = sub.add_parser("sweep-k", help="sparsity and |s| <= 7 for k in 2..4 (report Table 11)")
     ksrc = k.add_mutually_exclusive_group(required=True)

@@ -195,7 +195,11 @@ def test_corpus_command_in_process(fast_model, tmp_path, capsys):
     from analysis.stats import read_stats
 
     merged = read_stats(out / "stats.h5")  # the merged statistics are in the run folder, not only on screen
-    assert merged.summary()["values"] > 0 and f"sparsity: {merged.summary()['sparsity']:.1%}" in text
+    from analysis.tables import fmt_fraction
+
+    s = merged.summary()
+    assert s["values"] > 0 and f"sparsity ({s['window_scheme']}, {s['window_steps']} steps): " \
+        f"{fmt_fraction(s['sparsity'])}" in text
     report = (out / "report.md").read_text()
     assert "2 prompts in 2 shards" in report and "## Headline numbers" in report and "## Encoders" in report
     assert main(["run", "--corpus", str(corpus), "--workers", "0", "--prompts-per-shard", "1", "--out", str(out),
