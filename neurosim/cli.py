@@ -188,20 +188,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_energy(args: argparse.Namespace) -> int:
-    """Replay a trace with one scheme and price it on chips and GPUs."""
+    """Price a trace on chips and GPUs from its counts (the replay's Activity, without the model)."""
     import hw_models
     from analysis.stats import DEFAULT_BUDGETS
 
-    from .models import EMBEDDED_ID, load_model
-    from .pipeline import resolve_platforms
-    from .sim.model import replay_trace
+    from .platforms import resolve_platforms
+    from .sim.activity_fast import trace_activity
 
     chips, gpus = resolve_platforms(args.chip, args.gpu)
     T = args.T if args.T is not None else DEFAULT_BUDGETS[args.scheme]
     with _open_trace(args.trace) as tr:
-        model = args.model if args.model else (None if tr.model_id == EMBEDDED_ID else tr.model_id)
-        loaded = load_model(model)
-        rep = replay_trace(tr, loaded.model, args.scheme, T, clip=True, progress=not args.quiet)
+        # Activity depends on counts and layer shapes only (INT8 weights: 1 byte each), so
+        # the model is not loaded; the records equal replay_trace's (tests/test_activity_fast.py).
+        rep = trace_activity(tr, args.scheme, T, clip=True, progress=not args.quiet)
     results = hw_models.evaluate(list(rep.layers.values()), chips, gpus)
     print(f"{rep.tokens} tokens, scheme {args.scheme}, T = {T}, {rep.clipped} counts clipped to the window")
     print(hw_models.comparison_markdown(results, reference=gpus[0].name if gpus else results[0].platform))
@@ -355,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--T", type=int, help="step budget (default: the scheme's budget, bitwise-signed 3)")
     e.add_argument("--chip", nargs="+", default=["loihi2", "loihi", "truenorth", "spinnaker2"])
     e.add_argument("--gpu", nargs="+", default=["h100", "a100"])
-    e.add_argument("--model", help="the trace's model, if not the embedded one (its weights are replayed)")
+    e.add_argument("--model", help="ignored: energy needs only the trace's counts and layer shapes (kept for old scripts)")
     e.set_defaults(func=cmd_energy)
 
     k = sub.add_parser("sweep-k", help="sparsity and |s| <= 7 for k in 2..4 (report Table 11)")

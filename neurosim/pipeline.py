@@ -30,6 +30,7 @@ from analysis.stats import REPORT_WINDOW, SpikeStats, write_stats
 from analysis.trace import SpikeTrace
 
 from . import __version__
+from .platforms import resolve_platforms  # noqa: F401  (re-exported: neurosim.pipeline.resolve_platforms)
 from .report import Section, write_report
 
 DEFAULT_SCHEMES: tuple[str, ...] = ("bitwise-signed", "ternary", "bitwise-twos")
@@ -51,16 +52,6 @@ class RunResult:
     plots: list[Path]
     summary: dict[str, Any]
     energy: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-
-def resolve_platforms(chips: Sequence[str], gpus: Sequence[str]) -> tuple[list[Any], list[Any]]:
-    """Look up chip and GPU presets by name; ValueError names the unknown one and the choices.
-
-    GPU names may drop the form factor: ``h100`` means ``h100_sxm``.
-    """
-    gpu_names = [g if g in hw_models.GPU_PRESETS or f"{g}_sxm" not in hw_models.GPU_PRESETS else f"{g}_sxm"
-                 for g in gpus]
-    return [hw_models.get_chip(c) for c in chips], [hw_models.get_gpu(g) for g in gpu_names]
 
 
 def _versions() -> dict[str, str]:
