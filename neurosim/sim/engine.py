@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .events import PlaneEvents, RateEvents
 from .operand import Operand
 
-ENGINES: tuple[str, ...] = ("events", "dense")
+ENGINES: tuple[str, ...] = ("events", "dense", "gemm", "planes")  # gemm, planes: kernels_gemm.py
 
 
 def check_engine(engine: str) -> str:
@@ -97,4 +97,8 @@ def run_engine(
     for consecutive output column ranges covering all outputs."""
     if check_engine(engine) == "events":
         return run_events(op, ev, weights, acc_dtype)
+    if engine in ("gemm", "planes"):  # one batched GEMM per chunk (neurosim.sim.kernels_gemm)
+        from .kernels_gemm import run_gemm
+
+        return run_gemm(op, ev, weights, acc_dtype, stacked=engine == "planes")
     return run_dense(op, ev, weights, acc_dtype)

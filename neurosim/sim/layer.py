@@ -200,6 +200,9 @@ def _token_chunk(token_chunk: int | None, n: int, T: int, op: Operand, rate: boo
         return int(token_chunk)
     in_f, out_f, G = op.in_features, op.out_features, op.n_groups
     per_token = 24 * in_f + 16 * out_f  # counts, results
+    if engine in ("gemm", "planes"):  # operand and per-group results (T of each for planes)
+        steps = T if engine == "planes" else 1
+        return max(1, min(max(n, 1), CHUNK_BUDGET_BYTES // (per_token + steps * (12 * in_f + 8 * G * out_f))))
     if rate:  # firing lists (<= 16 live copies' worth) and per-step bag offsets
         per_token += 24 * in_f * min(T, 16) + 8 * T * G
     else:  # dense train, flags, event lists
@@ -317,8 +320,10 @@ def replay_layer(
         name, role: recorded in the Activity.
         clip: clamp counts outside the window instead of raising (reported as ``clipped``).
         sign_split: carry signed counts with an unsigned scheme on two lines per channel.
-        engine: ``"events"`` (event list, work ~ synaptic ops) or ``"dense"`` (per-step
-            dense planes); identical results.
+        engine: ``"events"`` (event list, work ~ synaptic ops), ``"dense"`` (per-step
+            dense planes), ``"planes"`` (all planes in one batched GEMM) or ``"gemm"``
+            (planes summed with their step weights, one GEMM; see
+            :mod:`neurosim.sim.kernels_gemm`); identical results.
         token_chunk: tokens per chunk (None: sized to about 256 MiB of working memory).
         out_chunk: output columns per lookup table of the events engine (None: 256 on CPU).
         keep_group_acc: also return the per-group accumulators.
@@ -351,7 +356,12 @@ def replay_layer(
     c = c.to(dev)
     v = v.to(dev)
     kdt, G, gs = op.kernel_dtype, op.n_groups, op.group_size
-    if scheme in ("binary", "ternary"):
+    if engine in ("gemm", "planes"):
+        from .kernels_gemm import CountChunk
+
+        def events(a: int, b: int) -> Events:  # counts only: no event lists (kernels_gemm)
+            return CountChunk(c[a:b], scheme, T, bit_order, sign_split)
+    elif scheme in ("binary", "ternary"):
         def events(a: int, b: int) -> Events:  # listed from the counts: work ~ events, any T
             return RateEvents(c[a:b], T, gs, G, kdt)
     else:
@@ -427,9 +437,15 @@ def replay_spikes(
     v = as_vth(vth, int(s.shape[1]))
     op = prepare_weight(weight, device, out_chunk, need_tables=engine == "events")
     s = s.to(device=op.device, dtype=torch.int8)
+    if engine in ("gemm", "planes"):
+        from .kernels_gemm import TrainChunk
+
+        chunk_of: Callable[[int, int], Events] = lambda a, b: TrainChunk(s[:, a:b])
+    else:
+        chunk_of = lambda a, b: PlaneEvents(s[:, a:b], op.group_size, op.n_groups, op.kernel_dtype)
     return _replay(
         op,
-        lambda a, b: PlaneEvents(s[:, a:b], op.group_size, op.n_groups, op.kernel_dtype),
+        chunk_of,
         int(s.shape[1]),
         v.to(op.device),
         scheme,
