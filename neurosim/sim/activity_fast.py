@@ -37,6 +37,17 @@ RATE_SCHEMES = frozenset({"binary", "ternary"})
 _BIT_TABLE_MAX_T = 16  # up to 2**16 distinct patterns: per-step counts from one histogram
 
 
+_BYTE_POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def popcount(p: np.ndarray) -> np.ndarray:
+    """Set bits of each unsigned integer (``np.bitwise_count`` on numpy >= 2, else a byte table)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(p)
+    b = _BYTE_POP[np.ascontiguousarray(p).view(np.uint8)].reshape(p.shape + (p.dtype.itemsize,))
+    return b.sum(axis=-1, dtype=np.uint8)
+
+
 def _uint_for(T: int) -> type:
     return np.uint8 if T <= 8 else np.uint16 if T <= 16 else np.uint32 if T <= 32 else np.uint64
 
@@ -88,12 +99,12 @@ def count_tally(counts: np.ndarray, scheme: str, T: int, bit_order: str, n_block
         return Tally(torch.from_numpy(per_step.copy()), torch.from_numpy(mag.sum(axis=1)),
                      torch.from_numpy(hist), torch.from_numpy(fetch.astype(np.int64)))
     p = spike_patterns(c, scheme, T)
-    pop = np.bitwise_count(p)
+    pop = popcount(p)
     by_shift = _bits_per_shift(p, T)
     per_step = by_shift[_shifts(T, bit_order)]
     hist = np.bincount(pop.ravel().astype(np.int64), minlength=T + 1).astype(np.int64)
     ored = np.bitwise_or.reduce(_blocks(p, n_blocks, block_columns), axis=2)
-    fetch = np.bitwise_count(ored).sum(axis=0, dtype=np.int64)
+    fetch = popcount(ored).sum(axis=0, dtype=np.int64)
     return Tally(torch.from_numpy(per_step), torch.from_numpy(pop.sum(axis=1, dtype=np.int64)),
                  torch.from_numpy(hist), torch.from_numpy(fetch))
 
