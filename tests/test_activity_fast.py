@@ -109,3 +109,31 @@ def test_trace_activity_equals_replay_trace(smollm, smollm_trace):
         assert_same_activity(fast.total, rep.total)
     with pytest.raises(ValueError, match="not in the trace"):
         trace_activity(smollm_trace, "ternary", layers=["nope"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    tokens=st.integers(0, 6),
+    in_f=st.integers(1, 90),
+    scheme=st.sampled_from(encoders.SCHEMES),
+    T=st.integers(1, 62),
+    bit_order=st.sampled_from(["msb", "lsb"]),
+    block=st.sampled_from([1, 5, 32]),
+)
+def test_torch_tally_equals_numpy_tally(seed, tokens, in_f, scheme, T, bit_order, block):
+    """The torch counters (used where counts live on a GPU) equal the numpy ones."""
+    from neurosim.sim.activity_fast import count_tally, count_tally_torch
+
+    rng = np.random.default_rng(seed)
+    if scheme in ("binary", "ternary"):
+        T = min(T, 30)
+    lo, hi = encoders.count_range(scheme, T)
+    lo = -hi if scheme in UNSIGNED else lo  # sign-split lines carry |c|
+    counts = rng.integers(max(lo, -(2**40)), min(hi, 2**40), size=(tokens, in_f), endpoint=True)
+    nb = -(-in_f // block)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    a = count_tally(counts, scheme, T, bit_order, nb, block)
+    b = count_tally_torch(torch.from_numpy(counts).to(dev), scheme, T, bit_order, nb, block)
+    for f in ("events_per_step", "events_per_token", "event_hist", "block_fetches"):
+        assert torch.equal(getattr(a, f), getattr(b, f)), f

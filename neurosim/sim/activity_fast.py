@@ -25,6 +25,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hw_models import Activity
@@ -117,6 +118,41 @@ def _as_numpy_counts(counts: Any) -> np.ndarray:
     return as_counts(counts).cpu().numpy()
 
 
+def count_tally_torch(counts: torch.Tensor, scheme: str, T: int, bit_order: str, n_blocks: int,
+                      block_columns: int) -> Tally:
+    """:func:`count_tally` with torch ops where the counts live (CUDA): one pass per step,
+    no copy of the counts to the host; only the small counters come back."""
+    c = counts.to(torch.int64)
+    n, in_f = (int(d) for d in c.shape)
+    pad = n_blocks * block_columns - in_f
+
+    def blocks(a: torch.Tensor) -> torch.Tensor:
+        return F.pad(a, (0, pad)).view(n, n_blocks, block_columns)
+
+    if scheme in RATE_SCHEMES:
+        mag = c.abs()
+        hist = torch.bincount(mag.view(-1), minlength=T + 1)
+        per_step = torch.flip(torch.cumsum(torch.flip(hist[1:], (0,)), 0), (0,))
+        fetch = blocks(mag).amax(dim=2).sum(dim=0) if n else torch.zeros(n_blocks, dtype=torch.int64, device=c.device)
+        return Tally(per_step.cpu(), mag.sum(dim=1).cpu(), hist.cpu(), fetch.cpu())
+    if scheme == "bitwise-twos":
+        p = c & ((1 << T) - 1) if T < 63 else c  # T-bit pattern (T >= 63: every bit of the word)
+    else:
+        p = c.abs()
+    pop = torch.zeros_like(p)
+    fetch = torch.zeros(n_blocks, dtype=torch.int64, device=c.device)
+    by_shift = []
+    for k in range(T):  # loop over steps: bit k of every slot
+        bit = (p >> k) & 1 if k < 63 else (p < 0).to(torch.int64)
+        pop += bit
+        by_shift.append(bit.sum())
+        if n:
+            fetch += blocks(bit).amax(dim=2).sum(dim=0)
+    shifts = torch.stack(by_shift).cpu() if by_shift else torch.zeros(0, dtype=torch.int64)
+    hist = torch.bincount(pop.view(-1), minlength=T + 1)
+    return Tally(shifts[torch.from_numpy(_shifts(T, bit_order))], pop.sum(dim=1).cpu(), hist.cpu(), fetch.cpu())
+
+
 def layer_activity(
     counts: Any,
     in_features: int,
@@ -202,4 +238,4 @@ def trace_activity(
     return ModelReplay(scheme, bit_order, acts, total, steps, int(total.clipped), str(getattr(trace, "model_id", "")))
 
 
-__all__ = ["count_tally", "layer_activity", "spike_patterns", "trace_activity"]
+__all__ = ["count_tally", "count_tally_torch", "layer_activity", "spike_patterns", "trace_activity"]

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .activity_fast import count_tally
+from .activity_fast import count_tally, count_tally_torch
 from .events import Tally, _plane_block_fetches
 from .operand import Operand
 
@@ -43,7 +43,10 @@ class CountChunk:
         self.n, self.in_features = (int(d) for d in counts.shape)
 
     def tally(self, n_blocks: int, block_columns: int) -> Tally:
-        return count_tally(self.counts.cpu().numpy(), self.scheme, self.T, self.bit_order, n_blocks, block_columns)
+        args = (self.scheme, self.T, self.bit_order, n_blocks, block_columns)
+        if self.counts.device.type != "cpu":  # count where the counts are
+            return count_tally_torch(self.counts, *args)
+        return count_tally(self.counts.numpy(), *args)
 
     def summed(self, weights: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
         """``sum_t w_t S_t`` = the counts, in ``dtype``: [n, in]."""

@@ -202,7 +202,9 @@ def _token_chunk(token_chunk: int | None, n: int, T: int, op: Operand, rate: boo
     per_token = 24 * in_f + 16 * out_f  # counts, results
     if engine in ("gemm", "planes"):  # operand and per-group results (T of each for planes)
         steps = T if engine == "planes" else 1
-        return max(1, min(max(n, 1), CHUNK_BUDGET_BYTES // (per_token + steps * (12 * in_f + 8 * G * out_f))))
+        # GPUs: 8x the budget (2 GiB): fewer, larger GEMMs; launches dominate small chunks.
+        budget = CHUNK_BUDGET_BYTES * (8 if op.device.type == "cuda" else 1)
+        return max(1, min(max(n, 1), budget // (per_token + steps * (12 * in_f + 8 * G * out_f))))
     if rate:  # firing lists (<= 16 live copies' worth) and per-step bag offsets
         per_token += 24 * in_f * min(T, 16) + 8 * T * G
     else:  # dense train, flags, event lists
