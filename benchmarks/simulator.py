@@ -25,6 +25,7 @@ Usage::
     python benchmarks/simulator.py                      # CPU, real model
     python benchmarks/simulator.py --device cuda --random-model
     python benchmarks/simulator.py --schemes bitwise-signed --engine both --repeats 5
+    python benchmarks/simulator.py --schemes bitwise-signed --engine gemm,planes,dense --threads 1
 """
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# benchmarks/encoders.py would shadow the encoders package: drop this folder from the path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != str(Path(__file__).resolve().parent)]
+sys.path.insert(0, str(REPO))
 
 import encoders  # noqa: E402
 from neurosim.sim import prepare_weight, replay_layer  # noqa: E402
@@ -122,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--schemes", default=",".join(encoders.SCHEMES))
-    ap.add_argument("--engine", choices=("events", "dense", "both"), default="events")
+    ap.add_argument("--engine", default="events",
+                    help="comma-separated engines (events, dense, gemm, planes) or 'both' (events,dense)")
     ap.add_argument("--window", choices=("report", "exact"), default="report")
     ap.add_argument("--random-model", action="store_true", help="no GGUF needed: random weights, SmolLM2 shape")
     ap.add_argument("--repeats", type=int, default=3, help="timed passes; the fastest is reported")
@@ -139,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
     for s in schemes:
         encoders.check_scheme(s)
-    engines = ["events", "dense"] if args.engine == "both" else [args.engine]
+    from neurosim.sim.engine import check_engine
+
+    engines = ["events", "dense"] if args.engine == "both" else [check_engine(e.strip()) for e in args.engine.split(",")]
 
     t0 = time.perf_counter()
     layers, model_id = (counts_from_random_model(args.tokens, args.k, args.seed) if args.random_model

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ._arrays import ArrayLike, as_tensor, integer_counts, like_input, narrow_int
+from . import _fused
 from ._kernels import NUMPY, decode_steps, encode_steps, ops_for
 
 from .code import (
@@ -147,6 +148,9 @@ def encode(
             f"it needs T >= {need}"
         )
     _check_train_size(sch, T, t, max_bytes)
+    if t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available():
+        # One pass over the counts as they are (no narrowing copy): the same train.
+        return _wrap(_fused.encode_fused(t.numpy(), sch, T, bit_order == "msb"), was_numpy)
     c = narrow_int(t.reshape(1) if t.dim() == 0 else t, min(lo, 0), max(hi, 0))
     if sch.bitwise and T >= torch.iinfo(c.dtype).bits:
         c = c.to(torch.int64)  # every shift stays below the word width
@@ -203,9 +207,22 @@ def decode(
         raise ValueError("spikes must have a leading time axis: shape [T, *shape]")
     if s.is_floating_point() or s.dtype == torch.bool or s.is_complex():
         s, _ = integer_counts(s, "spikes")
+    allowed_lo = sch.spike_values[0]
+    if (s.dtype == torch.int8 and s.device.type == "cpu" and s.numel() >= _fused.MIN_ELEMENTS
+            and s.shape[0] <= 62 and _fused.available()):
+        # One pass: check the values and sum w_t * s_t; a bad value falls through to the
+        # reference check below, which names it.
+        w = step_weights(scheme, s.shape[0], bit_order)
+        reach = int(np.abs(w).sum())
+        acc_np = torch.empty(0, dtype=narrow_int(s[:0], -reach, reach).dtype).numpy().dtype
+        fused = _fused.decode_fused(s.numpy(), w, allowed_lo, acc_np)
+        if fused is not None:
+            acc = _wrap(fused, was_numpy)
+            if dtype is not None:
+                acc = acc.astype(dtype) if isinstance(acc, np.ndarray) else acc.to(_torch_dtype(dtype))
+            return acc
     if s.numel():
         lo, hi = (int(v) for v in torch.aminmax(s))
-        allowed_lo = sch.spike_values[0]
         if lo < allowed_lo or hi > 1:
             raise ValueError(
                 f"spike values for scheme {scheme!r} must lie in [{allowed_lo}, 1]; "

@@ -34,6 +34,7 @@ from hw_models.ranges import ranged_rows
 from . import __version__
 from .defaults import DEFAULT_CHIPS, DEFAULT_GPUS, DEFAULT_SCHEMES  # noqa: F401  (re-exported)
 from .energy_report import energy_sections, with_ranges
+from .platforms import gpu_choices, gpu_display_name, resolve_platforms  # noqa: F401  (re-exported)
 from .report import Section, write_report
 
 
@@ -49,33 +50,6 @@ class RunResult:
     plots: list[Path]
     summary: dict[str, Any]
     energy: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-
-def gpu_display_name(preset: str) -> str:
-    """The name users type and read for a GPU preset: ``h100_sxm`` -> ``h100`` (the SXM form is the only one)."""
-    short = preset[: -len("_sxm")] if preset.endswith("_sxm") else preset
-    return short if short == preset or short not in hw_models.GPU_PRESETS else preset
-
-
-def gpu_choices() -> list[str]:
-    """GPU names the command line accepts, as shown in help, errors and tables."""
-    return [gpu_display_name(g) for g in hw_models.GPU_PRESETS]
-
-
-def resolve_platforms(chips: Sequence[str], gpus: Sequence[str]) -> tuple[list[Any], list[Any]]:
-    """Look up chip and GPU presets by name; ValueError names the unknown one and the choices.
-
-    GPU names may drop the form factor: ``h100`` means ``h100_sxm``. The returned GPU specs
-    carry the short name (``h100``), so tables, plots and reports show the name users type.
-    """
-    specs = []
-    for g in gpus:
-        preset = g if g in hw_models.GPU_PRESETS else f"{g}_sxm"
-        if preset not in hw_models.GPU_PRESETS:
-            raise ValueError(f"unknown GPU preset {g!r}; choose one of {', '.join(gpu_choices())}")
-        spec = hw_models.get_gpu(preset)
-        specs.append(dataclasses.replace(spec, name=gpu_display_name(spec.name)))
-    return [hw_models.get_chip(c) for c in chips], specs
 
 
 def _versions() -> dict[str, str]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from hw_models import Activity
 
-from .engine import Events
+from .events import Events, Tally
 
 
 @dataclass
@@ -49,7 +49,10 @@ class ActivityCounter:
 
     def add(self, ev: Events) -> None:
         """Count one token chunk's events."""
-        tally = ev.tally(self.n_blocks, self.block_columns)
+        self.add_tally(ev.tally(self.n_blocks, self.block_columns))
+
+    def add_tally(self, tally: Tally) -> None:
+        """Count one token chunk from its counters (e.g. computed from counts, without events)."""
         self.events_per_step += tally.events_per_step.numpy()
         self.events_per_token.append(tally.events_per_token.numpy())
         self.event_hist += tally.event_hist.numpy()

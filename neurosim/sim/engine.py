@@ -27,10 +27,10 @@ from typing import Iterator, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 
-from .events import PlaneEvents, RateEvents
+from .events import Events, PlaneEvents, RateEvents  # noqa: F401  (Events re-exported)
 from .operand import Operand
 
-ENGINES: tuple[str, ...] = ("events", "dense")
+ENGINES: tuple[str, ...] = ("events", "dense", "gemm", "planes")  # gemm, planes: kernels_gemm.py
 
 
 def check_engine(engine: str) -> str:
@@ -50,7 +50,6 @@ def _bag_sums(op: Operand, table: torch.Tensor, ch: torch.Tensor, pol: torch.Ten
     return F.embedding_bag(ch, table, offsets, mode="sum", per_sample_weights=pol, include_last_offset=True)
 
 
-Events = Union[PlaneEvents, RateEvents]
 Block = Tuple[int, int, torch.Tensor]  # (first output column, end column, accumulators [n, G, cols])
 
 
@@ -97,4 +96,8 @@ def run_engine(
     for consecutive output column ranges covering all outputs."""
     if check_engine(engine) == "events":
         return run_events(op, ev, weights, acc_dtype)
+    if engine in ("gemm", "planes"):  # one batched GEMM per chunk (neurosim.sim.kernels_gemm)
+        from .kernels_gemm import run_gemm
+
+        return run_gemm(op, ev, weights, acc_dtype, stacked=engine == "planes")
     return run_dense(op, ev, weights, acc_dtype)

@@ -18,10 +18,14 @@ Two listings, same events:
 """
 from __future__ import annotations
 
+from typing import Union
+
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+import encoders
 
 StepList = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (channel, polarity, bag offsets)
 Run = tuple[int, int, StepList]  # steps t0 .. t1-1 all carry these events
@@ -172,3 +176,17 @@ def _plane_block_fetches(active: torch.Tensor, n_blocks: int, block_columns: int
         hit = a.view(T, n, n_blocks, block_columns).any(dim=3)
     return hit.sum(dim=(0, 1))
 
+
+def spike_train(counts: torch.Tensor, scheme: str, T: int, bit_order: str = "msb", sign_split: bool = False) -> torch.Tensor:
+    """Dense spike train int8 [T, *counts.shape] of in-range counts (see :func:`encoders.encode`).
+
+    With ``sign_split`` the negative parts travel as -1 events of the same scheme.
+    """
+    if not sign_split:
+        return encoders.encode(counts, scheme, T, bit_order)
+    pos = encoders.encode(counts.clamp(min=0), scheme, T, bit_order)
+    neg = encoders.encode((-counts).clamp(min=0), scheme, T, bit_order)
+    return pos.sub_(neg)
+
+
+Events = Union[PlaneEvents, RateEvents]  # one chunk's spikes, as the engines consume them

@@ -35,7 +35,7 @@ from hw_models import Activity
 
 from .counters import ActivityCounter
 from .engine import Events, run_engine
-from .events import PlaneEvents, RateEvents
+from .events import PlaneEvents, RateEvents, spike_train  # noqa: F401  (spike_train re-exported)
 from .operand import FLOAT32_EXACT, FLOAT64_EXACT, Operand, prepare_weight, weight_shape
 from .settings import ReplaySettings, _check_common
 
@@ -165,18 +165,6 @@ def window(scheme: str, counts: torch.Tensor, T: int | None, *, sign_split: bool
     return T, rlo, rhi
 
 
-def spike_train(counts: torch.Tensor, scheme: str, T: int, bit_order: str = "msb", sign_split: bool = False) -> torch.Tensor:
-    """Dense spike train int8 [T, *counts.shape] of in-range counts (see :func:`encoders.encode`).
-
-    With ``sign_split`` the negative parts travel as -1 events of the same scheme.
-    """
-    if not sign_split:
-        return encoders.encode(counts, scheme, T, bit_order)
-    pos = encoders.encode(counts.clamp(min=0), scheme, T, bit_order)
-    neg = encoders.encode((-counts).clamp(min=0), scheme, T, bit_order)
-    return pos.sub_(neg)
-
-
 def _acc_dtype(weights: np.ndarray, op: Operand) -> torch.dtype:
     """Float type of the accumulator registers: every value they hold is an integer whose
     magnitude is at most ``sum_t |w_t| * group_size * max|q|``; float32 holds all integers
@@ -199,6 +187,11 @@ def _token_chunk(token_chunk: int | None, n: int, T: int, op: Operand, rate: boo
         return int(token_chunk)
     in_f, out_f, G = op.in_features, op.out_features, op.n_groups
     per_token = 24 * in_f + 16 * out_f  # counts, results
+    if engine in ("gemm", "planes"):  # operand and per-group results (T of each for planes)
+        steps = T if engine == "planes" else 1
+        # GPUs: 8x the budget (2 GiB): fewer, larger GEMMs; launches dominate small chunks.
+        budget = CHUNK_BUDGET_BYTES * (8 if op.device.type == "cuda" else 1)
+        return max(1, min(max(n, 1), budget // (per_token + steps * (12 * in_f + 8 * G * out_f))))
     if rate:  # firing lists (<= 16 live copies' worth) and per-step bag offsets
         per_token += 24 * in_f * min(T, 16) + 8 * T * G
     else:  # dense train, flags, event lists
@@ -316,8 +309,10 @@ def replay_layer(
         name, role: recorded in the Activity.
         clip: clamp counts outside the window instead of raising (reported as ``clipped``).
         sign_split: carry signed counts with an unsigned scheme on two lines per channel.
-        engine: ``"events"`` (event list, work ~ synaptic ops) or ``"dense"`` (per-step
-            dense planes); identical results.
+        engine: ``"events"`` (event list, work ~ synaptic ops), ``"dense"`` (per-step
+            dense planes), ``"planes"`` (all planes in one batched GEMM) or ``"gemm"``
+            (planes summed with their step weights, one GEMM; see
+            :mod:`neurosim.sim.kernels_gemm`); identical results.
         token_chunk: tokens per chunk (None: sized to about 256 MiB of working memory).
         out_chunk: output columns per lookup table of the events engine (None: 256 on CPU).
         keep_group_acc: also return the per-group accumulators.
@@ -381,7 +376,12 @@ def replay_with(
     v = v.to(dev)
     kdt, G, gs = op.kernel_dtype, op.n_groups, op.group_size
     rate = encoders.get_scheme(scheme).rate
-    if rate:
+    if engine in ("gemm", "planes"):
+        from .kernels_gemm import CountChunk
+
+        def events(a: int, b: int) -> Events:  # counts only: no event lists (kernels_gemm)
+            return CountChunk(c[a:b], scheme, T, bit_order, sign_split)
+    elif rate:
         def events(a: int, b: int) -> Events:  # listed from the counts: work ~ events, any T
             return RateEvents(c[a:b], T, gs, G, kdt)
     else:
@@ -457,9 +457,15 @@ def replay_spikes(
     v = as_vth(vth, int(s.shape[1]))
     op = prepare_weight(weight, device, out_chunk, need_tables=engine == "events")
     s = s.to(device=op.device, dtype=torch.int8)
+    if engine in ("gemm", "planes"):
+        from .kernels_gemm import TrainChunk
+
+        chunk_of: Callable[[int, int], Events] = lambda a, b: TrainChunk(s[:, a:b])
+    else:
+        chunk_of = lambda a, b: PlaneEvents(s[:, a:b], op.group_size, op.n_groups, op.kernel_dtype)
     return _replay(
         op,
-        lambda a, b: PlaneEvents(s[:, a:b], op.group_size, op.n_groups, op.kernel_dtype),
+        chunk_of,
         int(s.shape[1]),
         v.to(op.device),
         scheme,
