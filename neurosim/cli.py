@@ -135,11 +135,11 @@ def _open_trace(path: str):
 
 
 def _stats_of(trace, quiet: bool):
-    from analysis.stats import SpikeStats, read_stats
+    from analysis.stats import NoStatsError, SpikeStats, read_stats
 
     try:
-        return read_stats(trace.path)
-    except ValueError:  # no /stats yet: compute them (the file is not modified)
+        return read_stats(trace.path)  # damaged statistics raise StatsDamagedError (never trusted)
+    except NoStatsError:  # no /stats yet: compute them (the file is not modified)
         return SpikeStats.from_trace(trace, progress=not quiet)
 
 
