@@ -143,6 +143,24 @@ def _stats_of(trace, quiet: bool):
         return SpikeStats.from_trace(trace, progress=not quiet)
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Checksums of every dataset, and the stored statistics against ones re-derived from the counts."""
+    from analysis.verify import verify_trace
+
+    if not Path(args.trace).exists():
+        raise CLIError(f"trace {args.trace} does not exist")
+    res = verify_trace(args.trace)
+    for line in res.problems:
+        print(line)
+    if not res.ok:
+        print(f"{res.path}: {len(res.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    sums = "checksums verified" if res.checksums else "no checksums stored (schema 1.0): data read back"
+    stats = "stored statistics equal the re-derived ones" if res.has_stats else "no stored statistics"
+    print(f"{res.path}: ok ({res.layers} layers, {res.tokens} tokens; {sums}; {stats})")
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """What a trace file holds: model, tokens, layers, schema, statistics."""
     with _open_trace(args.trace) as tr:
@@ -406,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--overwrite", action="store_true")
     x.set_defaults(func=cmd_export)
 
+    v = sub.add_parser("verify", help="check a trace's checksums and re-derive its statistics from the counts")
+    v.add_argument("trace", help="trace .h5 file")
+    v.set_defaults(func=cmd_verify)
     d = sub.add_parser("demo", help="encode Gaussian activations with every scheme and save a raster")
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     d.add_argument("--tokens", type=int, default=64)
