@@ -317,6 +317,11 @@ def stage_folder(folder: Any, overwrite: bool = False) -> Path:
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         raise OutputExistsError(folder, f"output folder {folder} is not empty; pass --overwrite to replace it",
                                 _errno.EEXIST)
+    if folder.is_dir() and overwrite:  # the old folder must be deletable once replaced: check now, before any work
+        for d, _, _ in os.walk(folder):
+            if not os.access(d, os.W_OK | os.X_OK):
+                raise OutputPermissionError(folder, f"cannot replace {folder}: {d} may not be modified, so the old "
+                                            "folder could not be deleted", _errno.EACCES)
     parent = folder.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -347,4 +352,9 @@ def publish_folder(tmp: Path, folder: Any) -> None:
         raise as_output_error(e, folder, "cannot publish") from e
     fsync_path(folder.parent, directory=True)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        failed: list[str] = []
+        shutil.rmtree(old, onerror=lambda fn, p, exc: failed.append(f"{p}: {exc[1].strerror or exc[1]}"))
+        if failed and old.exists():  # never exit 0 with a hidden copy left behind
+            raise OutputError(
+                old, f"{folder} was replaced, but its old content could not be deleted and is left in {old} "
+                f"({failed[0]}); delete it by hand", getattr(_errno, "ENOTEMPTY", None))
