@@ -93,6 +93,20 @@ def disk_full_errno(e: BaseException) -> int | None:
     return None
 
 
+def _short_write_cause(path: Any) -> int:
+    """EFBIG when a finite RLIMIT_FSIZE is below the free space (the limit, not the disk, stopped
+    a write that reported no errno), else ENOSPC."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        return _errno.ENOSPC
+    if limit != resource.RLIM_INFINITY and limit >= 0 and free_mib(Path(os.fspath(path)).parent) * 2**20 > limit:
+        return _errno.EFBIG
+    return _errno.ENOSPC
+
+
 def free_mib(path: Any) -> float:
     """Free space (MiB) on the file system holding ``path`` (its nearest existing folder); -1 if unknown."""
     p = Path(os.fspath(path))
@@ -134,6 +148,8 @@ def as_output_error(e: OSError, path: Any, action: str = "cannot write") -> Outp
         return e
     full = disk_full_errno(e)
     if full is not None:
+        if full == _errno.ENOSPC and getattr(e, "errno", None) is None:  # a short write: which limit?
+            full = _short_write_cause(path)
         return disk_full_error(path, full, action=action)
     cause = _CAUSES.get(e.errno or -1)
     detail = e.strerror or str(e)

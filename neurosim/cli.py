@@ -166,7 +166,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     with _open_trace(args.trace) as tr:
         a = tr.attrs
         print(f"file: {tr.path}")
-        print(f"schema: {a.get('schema_version')}  written by neurosim {a.get('package_version')}  created {a.get('created')}")
+        sums = "checksums" if tr.has_checksums else "no checksums"
+        print(f"schema: {a.get('schema_version')}.{a.get('schema_minor', 0)} ({sums})  written by neurosim {a.get('package_version')}  created {a.get('created')}")
         print(f"model: {tr.model_id}  k: {tr.k}  V_th clamp: {tr.vth_clamp}")
         print(f"tokens: {tr.n_tokens} in {len(tr.prompt_starts)} prompt(s)  layers: {len(tr.layers)}")
         print(f"{'layer':42s} {'role':8s} {'in':>6s} {'out':>6s}")
