@@ -201,12 +201,15 @@ def test_overwrite_of_read_only_folder_refused_before_work(tmp_path):
 
 def test_corpus_resume_cleans_stale_temps_recomputes_damaged_and_follows_umask(smollm, tmp_path):
     """Stale .shard-*.tmp of killed workers are removed by a successful --resume; a shard whose
-    /stats were altered is recomputed; shards and manifest follow the umask."""
+    /stats were altered and one with a flipped byte in a counts chunk are recomputed; shards and
+    manifest follow the umask."""
     import time
 
     from neurosim.corpus import run_corpus
 
-    prompts = ["The river rose in the night.", "A prime number has exactly two divisors."]
+    import h5py
+
+    prompts = ["The river rose in the night.", "A prime number has exactly two divisors.", "Bees carry pollen."]
     old = os.umask(0o027)
     try:
         out = tmp_path / "c"
@@ -222,10 +225,15 @@ def test_corpus_resume_cleans_stale_temps_recomputes_damaged_and_follows_umask(s
         m = re.search(rb'"hi": (\d+)', bytes(data))
         data[m.start(1)] = ord("9") if data[m.start(1)] != ord("9") else ord("8")  # one digit of the stored stats
         (out / "shard-00000.h5").write_bytes(bytes(data))
+        with h5py.File(out / "shard-00001.h5", "r") as f:
+            chunk = f["layers"][sorted(f["layers"])[0]]["counts"].id.get_chunk_info(0)
+        data = bytearray((out / "shard-00001.h5").read_bytes())
+        data[chunk.byte_offset + chunk.size // 2] ^= 0x5A  # silent damage inside the deflated counts
+        (out / "shard-00001.h5").write_bytes(bytes(data))
         again = run_corpus(prompts, out, prompts_per_shard=1, n_workers=0, loaded=smollm, resume=True, progress=False)
     finally:
         os.umask(old)
-    assert again.computed == 1 and again.reused == 1  # the damaged shard was recomputed
+    assert again.computed == 2 and again.reused == 1  # both damaged shards were recomputed
     assert again.stats == first.stats
     assert not any(p.exists() for p in stale)
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "shard-00000.h5", "shard-00001.h5"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "shard-00000.h5", "shard-00001.h5", "shard-00002.h5"]
