@@ -9,11 +9,15 @@
   tool (``mkstemp``/``mkdtemp`` alone would give 0600/0700).
 - Errors: :class:`OutputError` (an ``OSError``) naming the path and the cause; its subclasses
   are also the matching built-in errors (``FileExistsError``, ``FileNotFoundError`` ...).
+  A full disk (or quota, or file size limit) is :class:`DiskFullError`: "disk full while
+  writing PATH (N MiB free on FOLDER)"; :func:`disk_full_errno` recognises it also in h5py's and
+  numpy's messages, which do not always set ``errno``.
 """
 from __future__ import annotations
 
 import errno as _errno
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -21,9 +25,10 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 __all__ = [
-    "OutputError", "OutputExistsError", "OutputFolderMissingError", "OutputIsFolderError", "OutputPermissionError",
+    "OutputError", "DiskFullError", "OutputExistsError", "OutputFolderMissingError", "OutputIsFolderError", "OutputPermissionError",
     "umask", "file_mode", "folder_mode", "check_target", "temp_file", "commit", "atomic_paths", "atomic_file",
-    "write_text", "write_bytes", "stage_folder", "publish_folder", "fsync_path",
+    "write_text", "write_bytes", "stage_folder", "publish_folder", "fsync_path", "disk_full_errno",
+    "disk_full_error", "free_mib",
 ]
 
 
@@ -58,6 +63,75 @@ class OutputPermissionError(OutputError, PermissionError):
     """The folder may not be written to."""
 
 
+class DiskFullError(OutputError):
+    """No space left (disk full, quota exceeded or the file size limit reached)."""
+
+
+_DISK_FULL = (_errno.ENOSPC, _errno.EDQUOT, _errno.EFBIG)
+_ERRNO_IN_TEXT = re.compile(r"errno\s*=\s*(\d+)|\[Errno (\d+)\]")
+
+
+def disk_full_errno(e: BaseException) -> int | None:
+    """ENOSPC, EDQUOT or EFBIG if ``e`` (or an error it was raised from) reports one, else None.
+
+    h5py puts the C errno in its message ("errno = 28"); numpy's ``tofile`` reports a short
+    write as "N requested and M written" without errno (counted as ENOSPC).
+    """
+    seen = 0
+    while e is not None and seen < 8:
+        code = getattr(e, "errno", None)
+        if code in _DISK_FULL:
+            return code
+        for m in _ERRNO_IN_TEXT.finditer(str(e)):
+            code = int(m.group(1) or m.group(2))
+            if code in _DISK_FULL:
+                return code
+        if isinstance(e, OSError) and re.search(r"\d+ requested and \d+ written", str(e)):
+            return _errno.ENOSPC
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return None
+
+
+def _short_write_cause(path: Any) -> int:
+    """EFBIG when a finite RLIMIT_FSIZE is below the free space (the limit, not the disk, stopped
+    a write that reported no errno), else ENOSPC."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        return _errno.ENOSPC
+    if limit != resource.RLIM_INFINITY and limit >= 0 and free_mib(Path(os.fspath(path)).parent) * 2**20 > limit:
+        return _errno.EFBIG
+    return _errno.ENOSPC
+
+
+def free_mib(path: Any) -> float:
+    """Free space (MiB) on the file system holding ``path`` (its nearest existing folder); -1 if unknown."""
+    p = Path(os.fspath(path))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free / 2**20
+    except OSError:
+        return -1.0
+
+
+def disk_full_error(path: Any, code: int = _errno.ENOSPC, what: str | None = None,
+                    free: float | None = None, action: str | None = None) -> DiskFullError:
+    """The one-line error for a full disk while writing ``path`` (``what`` names it if given;
+    ``free``: MiB free when it happened, measured now if not given)."""
+    name = what or str(path)
+    folder = Path(os.fspath(path)).parent
+    free = free_mib(folder) if free is None else free
+    where = f"{free:.1f} MiB free on {folder}" if free >= 0 else f"free space on {folder} unknown"
+    cause = {_errno.EDQUOT: "disk quota exceeded", _errno.EFBIG: "file size limit reached"}.get(code, "disk full")
+    if action:  # "cannot write PATH: disk full (...)"
+        return DiskFullError(path, f"{action} {name}: {cause} ({where}); free space and run again", code)
+    return DiskFullError(path, f"{cause} while writing {name} ({where}); free space and run again", code)
+
+
 _CAUSES = {
     _errno.ENOSPC: "disk full",
     _errno.EDQUOT: "disk quota exceeded",
@@ -72,6 +146,11 @@ def as_output_error(e: OSError, path: Any, action: str = "cannot write") -> Outp
     """``e`` as an :class:`OutputError` naming ``path`` and the cause (returned unchanged if it is one)."""
     if isinstance(e, OutputError):
         return e
+    full = disk_full_errno(e)
+    if full is not None:
+        if full == _errno.ENOSPC and getattr(e, "errno", None) is None:  # a short write: which limit?
+            full = _short_write_cause(path)
+        return disk_full_error(path, full, action=action)
     cause = _CAUSES.get(e.errno or -1)
     detail = e.strerror or str(e)
     reason = f"{action} {path}: {cause} ({detail})" if cause and cause not in detail.lower() else f"{action} {path}: {detail}"
@@ -207,7 +286,13 @@ def atomic_paths(targets: Sequence[Any], overwrite: bool = False) -> Iterator[li
     try:
         for final in finals:
             tmps.append(temp_file(final))
-        yield list(tmps)
+        try:
+            yield list(tmps)
+        except (OSError, RuntimeError) as e:  # a short write, a full disk ...: name the file and the cause
+            if isinstance(e, OutputError) or not (isinstance(e, OSError) or disk_full_errno(e)):
+                raise
+            raise as_output_error(e if isinstance(e, OSError) else OSError(disk_full_errno(e), str(e)),
+                                  finals[0]) from e
         for tmp, final in zip(tmps, finals):
             commit(tmp, final, overwrite)
     finally:
@@ -248,6 +333,11 @@ def stage_folder(folder: Any, overwrite: bool = False) -> Path:
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         raise OutputExistsError(folder, f"output folder {folder} is not empty; pass --overwrite to replace it",
                                 _errno.EEXIST)
+    if folder.is_dir() and overwrite:  # the old folder must be deletable once replaced: check now, before any work
+        for d, _, _ in os.walk(folder):
+            if not os.access(d, os.W_OK | os.X_OK):
+                raise OutputPermissionError(folder, f"cannot replace {folder}: {d} may not be modified, so the old "
+                                            "folder could not be deleted", _errno.EACCES)
     parent = folder.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -278,4 +368,9 @@ def publish_folder(tmp: Path, folder: Any) -> None:
         raise as_output_error(e, folder, "cannot publish") from e
     fsync_path(folder.parent, directory=True)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        failed: list[str] = []
+        shutil.rmtree(old, onerror=lambda fn, p, exc: failed.append(f"{p}: {exc[1].strerror or exc[1]}"))
+        if failed and old.exists():  # never exit 0 with a hidden copy left behind
+            raise OutputError(
+                old, f"{folder} was replaced, but its old content could not be deleted and is left in {old} "
+                f"({failed[0]}); delete it by hand", getattr(_errno, "ENOTEMPTY", None))

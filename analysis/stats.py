@@ -46,10 +46,12 @@ from typing import Any
 
 import h5py
 
+from .checksums import DIGEST_ATTR, group_digest
 from .compare import compare_encoders, comparison_to_hdf5
 from .fileio import atomic_file, check_target
 from .fileio import atomic_file as atomic_output  # noqa: F401  (the old name, kept for callers)
 from .stats_accumulator import SpikeStats
+from .trace_reader import damage
 from .stats_counters import (  # noqa: F401  (re-exported)
     EXACT_MAX,
     FRACTION_BINS,
@@ -119,6 +121,7 @@ def write_stats(
             g.attrs["trace"] = str(source)
         if comparison and stats.layers:
             comparison_to_hdf5(g.create_group("encoders"), compare_encoders(stats))
+        g.attrs[DIGEST_ATTR] = group_digest(g)  # verified by read_stats
 
     if out is None:
         if source is None:
@@ -134,17 +137,43 @@ def write_stats(
     return final
 
 
+class StatsDamagedError(ValueError):
+    """Stored statistics whose SHA-256 no longer matches their content (or cannot be read)."""
+
+
+class NoStatsError(ValueError):
+    """The file holds no ``/stats`` group."""
+
+
 def read_stats(path: Any) -> SpikeStats:
-    """Read the ``/stats`` group of a trace or stats file."""
+    """Read the ``/stats`` group of a trace or stats file, checking its SHA-256 when stored.
+
+    Raises NoStatsError (a ValueError) without ``/stats``, StatsDamagedError (a ValueError)
+    when the stored statistics do not match their hash or cannot be read.
+    """
     p = Path(os.fspath(path))
     try:
         f = h5py.File(p, "r")
     except OSError as e:
+        if "checksum" in str(e).lower():
+            raise StatsDamagedError(f"{p}: the HDF5 file header is {damage(e)}") from None
         raise ValueError(f"{p}: not a readable HDF5 file ({e})") from None
     with f:
-        if "stats" not in f:
-            raise ValueError(f"{p} has no /stats group; run write_stats first")
-        return SpikeStats.from_hdf5(f["stats"])
+        try:
+            if "stats" not in f:
+                raise NoStatsError(f"{p} has no /stats group; run write_stats first")
+            g = f["stats"]
+            stored = g.attrs.get(DIGEST_ATTR)
+            if stored is not None:
+                stored = stored.decode() if isinstance(stored, bytes) else str(stored)
+                if group_digest(g) != stored:
+                    raise StatsDamagedError(
+                        f"{p}: the stored statistics (/stats) are damaged: their SHA-256 does not match; "
+                        "`neurosim verify` re-derives them from the counts"
+                    )
+            return SpikeStats.from_hdf5(g)
+        except (OSError, RuntimeError, KeyError, UnicodeDecodeError) as e:
+            raise StatsDamagedError(f"{p}: the stored statistics (/stats) are {damage(e)}") from None
 
 
 def _trace_path(trace_or_path: Any) -> Path:

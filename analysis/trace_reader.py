@@ -13,7 +13,8 @@ import numpy as np
 
 from encoders import VTH_MAX, VTH_MIN
 
-from .fileio import commit, temp_file
+from .checksums import TEXT_DIGEST_ATTRS, text_digest
+from .fileio import OutputError, commit, disk_full_errno, disk_full_error, free_mib, temp_file
 from .trace_schema import (
     _INDEX_DTYPE,
     _RESERVED_ATTRS,
@@ -37,15 +38,29 @@ from .trace_writer import TraceWriter
 # --------------------------------------------------------------------------- reader
 
 
+def damage(e: BaseException) -> str:
+    """What a low-level read error means, in words (no raw library message)."""
+    text = str(e)
+    if "filter returned failure" in text or "fletcher32" in text.lower() or "checksum" in text.lower():
+        return "damaged: its checksum does not match (the file was altered or corrupted)"
+    if isinstance(e, UnicodeDecodeError):
+        return "damaged: a stored text is not valid UTF-8"
+    if "truncated" in text or "end of file" in text.lower() or "eof" in text.lower():
+        return "truncated"
+    return "unreadable: the file is corrupt or truncated"
+
+
 def _wrap_read(path: Path | None, what: str):
-    """Context manager turning low-level HDF5 read errors into TraceError."""
+    """Context manager turning low-level HDF5 read errors into one-line TraceErrors naming the file."""
 
     @contextlib.contextmanager
     def guard():
         try:
             yield
-        except (OSError, RuntimeError, KeyError) as e:
-            raise TraceError(f"{path}: cannot read {what}: the file is corrupt or truncated ({e})") from e
+        except TraceError:
+            raise
+        except (OSError, RuntimeError, KeyError, UnicodeDecodeError) as e:
+            raise TraceError(f"{path}: {what} is {damage(e)}") from e
 
     return guard()
 
@@ -88,6 +103,8 @@ class SpikeTrace:
         except PermissionError:
             raise PermissionError(f"{p}: permission denied: this user may not read the trace (see its mode)") from None
         except OSError as e:
+            if "checksum" in str(e).lower():
+                raise TraceError(f"{p}: the HDF5 file header is {damage(e)}") from e
             raise TraceError(
                 f"{p}: not a readable HDF5 file; it is corrupt, truncated or of another format ({e})"
             ) from e
@@ -148,6 +165,13 @@ class SpikeTrace:
         infos.sort(key=lambda i: i.index)
         if len({i.index for i in infos}) != len(infos):
             raise TraceError(f"{p}: two layers share the same index")
+        # after the structural checks (they say more); then any remaining change is damage
+        for name, attr in TEXT_DIGEST_ATTRS.items():
+            if attr in self._attrs and name in f:
+                with _wrap_read(p, f"/{name}"):
+                    ok = text_digest(f, name) == self._attrs[attr]
+                if not ok:
+                    raise TraceError(f"{p}: /{name} is damaged: its SHA-256 does not match")
         self._infos = {i.name: i for i in infos}
 
     def _read_index(self, dset: Any, n_groups: int) -> list[LayerInfo]:
@@ -442,6 +466,32 @@ class SpikeTrace:
                 cached = (src, c, v)
             yield info, cached[1], cached[2]
 
+    @property
+    def has_checksums(self) -> bool:
+        """True for schema 1.1+ traces (fletcher32 on every dataset; 1.0 files have none)."""
+        return int(self._attrs.get("schema_minor", 0) or 0) >= 1
+
+    def verify_checksums(self, rows: int = 4096) -> None:
+        """Read every stored dataset once (``rows`` token rows at a time), so HDF5 checks each
+        chunk's Fletcher-32; TraceError naming the file and the layer on a mismatch. Also reads
+        1.0 files (no checksums: then only readability is checked)."""
+        if self._file is None:
+            return
+        f = self._h5()
+        for what in ("tokens", "token_offsets", "prompt_starts", "prompt_text", "layer_index"):
+            if what in f:
+                with _wrap_read(self._path, f"/{what}"):
+                    f[what][()]
+        seen = set()
+        for name in self._infos:
+            src = self.source_of(name)
+            if src in seen:
+                continue
+            seen.add(src)
+            for start in range(0, max(self._n_tokens, 1), rows):  # loop over row blocks
+                self.counts(src, slice(start, start + rows))
+                self.vth(src, slice(start, start + rows))
+
     # -- writing ------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, overwrite: bool = False, *, compression: str | None = "gzip") -> Path:
         """Write this trace to ``path`` atomically (see :class:`TraceWriter`); returns the path."""
@@ -478,13 +528,22 @@ def edit_trace(path: str | os.PathLike) -> Iterator[h5py.File]:
     tmp = temp_file(final)
     f: h5py.File | None = None
     try:
-        shutil.copyfile(final, tmp)
-        shutil.copymode(final, tmp)  # an edit keeps the file's mode
-        f = h5py.File(tmp, "r+")
-        yield f
-        f.flush()
-        f.close()
-        f = None
+        try:
+            shutil.copyfile(final, tmp)
+            shutil.copymode(final, tmp)  # an edit keeps the file's mode
+            f = h5py.File(tmp, "r+")
+            yield f
+            f.flush()
+            f.close()
+            f = None
+        except Exception as e:
+            code = None if isinstance(e, OutputError) else disk_full_errno(e)
+            if code is None:
+                raise
+            free = free_mib(final.parent)
+            with contextlib.suppress(OSError):
+                os.truncate(tmp, 0)  # give the space back so HDF5 closes cleanly
+            raise disk_full_error(final, code, f"the trace {final}", free) from None
         commit(tmp, final, overwrite=True)
     finally:
         if f is not None:

@@ -5,7 +5,7 @@ Spike traces: per-layer integer spike counts and thresholds of a real model run,
 Schema (version 1; user documentation in docs/trace.md)::
 
     /                       attrs: format="neurosim.spike-trace", schema_version=1,
-                            package_version, model_id, k, vth_clamp=[lo, hi], encoder,
+                            schema_minor=1 (checksums; absent in 1.0 files), package_version, model_id, k, vth_clamp=[lo, hi], encoder,
                             created (ISO 8601, UTC), plus any user attrs
     /tokens                 int64 [tokens]        token ids, prompts concatenated
     /token_offsets          int64 [tokens, 2]     (optional) character span of each token
@@ -47,12 +47,16 @@ import numpy as np
 from .roles import ALL_ROLES
 
 SCHEMA_VERSION = 1
+# 1.1: every dataset carries HDF5 fletcher32 checksums (counts chunks included), the file uses
+# the HDF5 1.10 format (checksummed metadata) and /stats carries a SHA-256 attribute. Readers
+# accept 1.0 files (no checksums) and 1.1 alike; 1.0 readers read 1.1 files.
+SCHEMA_MINOR = 1
 FORMAT_NAME = "neurosim.spike-trace"
 DEFAULT_ENCODER = "adaptive-threshold: V_th = clamp(mean(|x|) / k), s = round(x / V_th), per token"
 COUNT_DTYPE = np.int16
 _I16 = np.iinfo(np.int16)
 _RESERVED_ATTRS = frozenset(
-    {"format", "schema_version", "package_version", "model_id", "k", "vth_clamp", "encoder", "created"}
+    {"format", "schema_version", "schema_minor", "layer_index_sha256", "prompt_text_sha256", "package_version", "model_id", "k", "vth_clamp", "encoder", "created"}
 )
 _CHUNK_BYTES = 1 << 20  # upper bound of one counts chunk (bytes): bounded writer buffers
 _MAX_PENDING_BYTES = 64 << 20  # raw bytes of chunks queued for compression at most

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import os
 import zlib
 from collections import deque
@@ -18,14 +19,21 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
+try:
+    import resource  # POSIX: the file size limit (RLIMIT_FSIZE)
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
+
 from encoders import VTH_MAX, VTH_MIN
 
-from .fileio import check_target, commit, temp_file
+from .checksums import TEXT_DIGEST_ATTRS, text_digest, with_fletcher32
+from .fileio import OutputError, check_target, commit, disk_full_errno, disk_full_error, free_mib, temp_file
 from .trace_schema import (
     _INDEX_DTYPE,
     _RESERVED_ATTRS,
     DEFAULT_ENCODER,
     FORMAT_NAME,
+    SCHEMA_MINOR,
     SCHEMA_VERSION,
     LayerInfo,
     _check_clamp,
@@ -41,6 +49,10 @@ from .trace_schema import (
 _CHUNK_BYTES = 1 << 20  # upper bound of one counts chunk (bytes): bounded writer buffers
 _MAX_PENDING_BYTES = 64 << 20  # raw bytes of chunks queued for compression at most
 _VTH_FLUSH_ROWS = 16384  # V_th rows buffered per layer before they are written
+# Room kept for what HDF5 writes when the file closes (metadata: measured ~2.3 KiB per layer,
+# 70 KB for 30 layers): a chunk is refused, cleanly, when it would leave less than this free.
+_ROOM_BYTES = 1 << 20
+_ROOM_PER_LAYER = 8 << 10
 try:  # ISA-L deflate (~4x faster than zlib here: 263 vs 47-66 MB/s on SmolLM2 counts); zlib format
     from isal import isal_zlib as _isal
 except ImportError:  # pragma: no cover - depends on the environment
@@ -63,8 +75,9 @@ def _deflate(data: Any) -> bytes:
 
 
 def _encode_chunk(block: np.ndarray, compress: bool) -> bytes:
-    """Bytes of one stored chunk: deflate (zlib format, HDF5 filter "gzip") or raw."""
-    return _deflate(block) if compress else block.tobytes()
+    """Bytes of one stored chunk: deflate (zlib format, HDF5 filter "gzip") or raw, followed by
+    the Fletcher-32 checksum HDF5's ``fletcher32`` filter (last in the pipeline) verifies on read."""
+    return with_fletcher32(_deflate(block) if compress else block.tobytes())
 
 
 class _LayerBuffer:
@@ -151,6 +164,7 @@ class TraceWriter:
         self._chunk_rows = chunk_rows
         self._tmp = temp_file(self.path)
         self._closed = False
+        self._free_at_abort: float | None = None
         self._layers: dict[str, LayerInfo] = {}
         self._buffers: dict[str, _LayerBuffer] = {}  # stored (non-linked) layers only
         self._indices: set[int] = set()
@@ -168,10 +182,12 @@ class TraceWriter:
         self._pending: deque[tuple[_LayerBuffer, np.ndarray, int, int, Future]] = deque()
         self._pending_bytes = 0
         try:
-            self._f = h5py.File(self._tmp, "w")
+            # HDF5 1.10 file format: object headers (attributes) carry checksums too.
+            self._f = h5py.File(self._tmp, "w", libver=("v110", "latest"))
             a = self._f.attrs
             a["format"] = FORMAT_NAME
             a["schema_version"] = SCHEMA_VERSION
+            a["schema_minor"] = SCHEMA_MINOR
             a["package_version"] = _package_version()
             a["model_id"] = model_id
             a["k"] = k
@@ -188,12 +204,16 @@ class TraceWriter:
                 except (TypeError, ValueError) as e:
                     raise TypeError(f"attribute {key!r}: value of type {type(value).__name__} cannot be stored ({e})") from None
             self._tokens = self._f.create_dataset(
-                "tokens", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,), compression="gzip", shuffle=True
+                "tokens", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,), compression="gzip", shuffle=True,
+                fletcher32=True,
             )
             self._offsets: h5py.Dataset | None = None
             self._group = self._f.create_group("layers")
-        except BaseException:
+        except BaseException as e:
             self.abort()
+            code = disk_full_errno(e) if isinstance(e, Exception) else None
+            if code is not None:
+                raise disk_full_error(self.path, code, f"the trace {self.path}", self._free_at_abort) from None
             raise
 
     # -- context manager ------------------------------------------------------------
@@ -228,8 +248,43 @@ class TraceWriter:
         if self._closed:
             raise ValueError(f"trace writer for {self.path} is closed")
 
+    @contextlib.contextmanager
+    def _io(self):
+        """Turn a full disk (ENOSPC/EDQUOT/EFBIG, also inside h5py's messages) into one
+        :class:`analysis.fileio.DiskFullError` naming the trace, after discarding the temp file."""
+        try:
+            yield
+        except Exception as e:
+            code = None if isinstance(e, OutputError) else disk_full_errno(e)
+            if code is None:
+                raise
+            self.abort()
+            raise disk_full_error(self.path, code, f"the trace {self.path}", self._free_at_abort) from None
+
     # -- layers -----------------------------------------------------------------------
     def add_layer(self, info: LayerInfo, *, same_input_as: str | None = None) -> None:
+        """Declare a layer. With ``same_input_as`` (or ``info.same_input_as``) naming an added
+        layer that receives the identical input, the counts are stored once (hard links) and
+        :meth:`append` must not be called for this layer."""
+        with self._io():
+            self._add_layer(info, same_input_as=same_input_as)
+
+    def append(self, name: str, counts: Any, vth: Any) -> None:
+        """Append token rows of one layer: ``counts`` int [n, in_features], ``vth`` [n] (> 0).
+
+        Raises ValueError for an unknown or linked layer, wrong shapes, counts outside int16
+        or non-positive thresholds; TypeError for non-integer counts; DiskFullError (an
+        OSError) when the disk fills up (the temp file is then gone).
+        """
+        with self._io():
+            self._append(name, counts, vth)
+
+    def append_tokens(self, ids: Any, offsets: Any = None) -> None:
+        """Append token ids (1-D ints) and optionally their character spans ``[n, 2]`` (start, end)."""
+        with self._io():
+            self._append_tokens(ids, offsets)
+
+    def _add_layer(self, info: LayerInfo, *, same_input_as: str | None = None) -> None:
         """Declare a layer. With ``same_input_as`` (or ``info.same_input_as``) naming an added
         layer that receives the identical input, the counts are stored once (hard links) and
         :meth:`append` must not be called for this layer."""
@@ -271,13 +326,14 @@ class TraceWriter:
             C = int(info.in_features)
             rows = max(1, min(self._chunk_rows, _CHUNK_BYTES // (2 * C)))
             filt = {"compression": "gzip", "compression_opts": 1} if self._compress else {}
+            filt["fletcher32"] = True
             n0 = self._expected
             counts = group.create_dataset(
                 "counts", shape=(n0, C), maxshape=(None, C), dtype=np.int16, chunks=(rows, C), **filt
             )
             vth = group.create_dataset(
                 "vth", shape=(n0,), maxshape=(None,), dtype=np.float32, chunks=(max(rows, 1024),),
-                compression="gzip" if self._compress else None,
+                compression="gzip" if self._compress else None, fletcher32=True,
             )
             buf = self._buffers[info.name] = _LayerBuffer(counts, vth, rows, C)
             buf.extent = buf.vextent = n0
@@ -285,7 +341,7 @@ class TraceWriter:
         self._indices.add(int(info.index))
 
     # -- data ---------------------------------------------------------------------------
-    def append(self, name: str, counts: Any, vth: Any) -> None:
+    def _append(self, name: str, counts: Any, vth: Any) -> None:
         """Append token rows of one layer: ``counts`` int [n, in_features], ``vth`` [n] (> 0).
 
         Raises ValueError for an unknown or linked layer, wrong shapes, counts outside int16
@@ -311,7 +367,7 @@ class TraceWriter:
                 self._flush_block(buf)
         self._drain(block=False)
 
-    def append_tokens(self, ids: Any, offsets: Any = None) -> None:
+    def _append_tokens(self, ids: Any, offsets: Any = None) -> None:
         """Append token ids (1-D ints) and optionally their character spans ``[n, 2]`` (start, end)."""
         self._check_open()
         t = _check_ids(ids)
@@ -326,7 +382,7 @@ class TraceWriter:
         if o is not None and self._offsets is None:
             self._offsets = self._f.create_dataset(
                 "token_offsets", shape=(start, 2), maxshape=(None, 2), dtype=np.int64, chunks=(4096, 2),
-                compression="gzip", fillvalue=-1,
+                compression="gzip", fillvalue=-1, fletcher32=True,
             )
         if self._offsets is not None:
             self._offsets.resize((start + n, 2))
@@ -362,7 +418,9 @@ class TraceWriter:
         buf.fill = 0
         end = buf.stored
         if self._pool is None:
-            self._write_chunk(buf, block, start, end, _encode_chunk(block, self._compress))
+            data = _encode_chunk(block, self._compress)
+            self._ensure_room(len(data))
+            self._write_chunk(buf, block, start, end, data)
             return
         fut = self._pool.submit(_encode_chunk, block, self._compress)
         self._pending.append((buf, block, start, end, fut))
@@ -385,7 +443,29 @@ class TraceWriter:
     def _write_oldest(self) -> None:
         buf, block, start, end, fut = self._pending.popleft()
         self._pending_bytes -= block.nbytes
-        self._write_chunk(buf, block, start, end, fut.result())
+        data = fut.result()
+        self._ensure_room(len(data))
+        self._write_chunk(buf, block, start, end, data)
+
+    def _ensure_room(self, nbytes: int) -> None:
+        """Refuse a chunk (DiskFullError after abort) that would leave too little room for HDF5 to
+        close the file: HDF5 left without room on close fails again and again, and may crash."""
+        need = nbytes + _ROOM_BYTES + _ROOM_PER_LAYER * len(self._layers)
+        try:
+            st = os.statvfs(self._tmp)
+            free = st.f_bavail * st.f_frsize
+            size = os.stat(self._tmp).st_size
+        except OSError:
+            return
+        code = None
+        if free < need:
+            code = errno.ENOSPC
+        else:
+            limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else -1
+            if limit not in (-1, getattr(resource, "RLIM_INFINITY", -1)) and size + need > limit:
+                code = errno.EFBIG
+        if code is not None:
+            raise OSError(code, os.strerror(code))
 
     @staticmethod
     def _write_chunk(buf: _LayerBuffer, block: np.ndarray, start: int, end: int, data: bytes) -> None:
@@ -408,6 +488,10 @@ class TraceWriter:
         """
         if self._closed:
             return self.path
+        with self._io():
+            return self._close()
+
+    def _close(self) -> Path:
         try:
             for buf in self._buffers.values():
                 # Pre-sized beyond the rows written: shrink first (no chunk lies past the end
@@ -431,10 +515,14 @@ class TraceWriter:
                     )
             self._write_index()
             starts = self._prompt_starts or ([0] if self._n_tokens else [])
-            self._f.create_dataset("prompt_starts", data=np.asarray(starts, dtype=np.int64))
+            self._f.create_dataset("prompt_starts", data=np.asarray(starts, dtype=np.int64), fletcher32=True)
             if any(t is not None for t in self._prompt_text):
                 texts = [t if t is not None else "" for t in self._prompt_text]
                 self._f.create_dataset("prompt_text", data=texts, dtype=h5py.string_dtype("utf-8"))
+            # variable-length strings cannot take HDF5 filters: hash them instead
+            for name, attr in TEXT_DIGEST_ATTRS.items():
+                if name in self._f:
+                    self._f.attrs[attr] = text_digest(self._f, name)
             self._f.flush()
             self._f.close()
             if self._pool is not None:
@@ -460,6 +548,12 @@ class TraceWriter:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if getattr(self, "_free_at_abort", None) is None:  # free space (MiB) when it went wrong
+            self._free_at_abort = free_mib(self.path.parent)
+        tmp = getattr(self, "_tmp", None)
+        if tmp is not None:  # empty it first: frees the space, so HDF5 can close cleanly on a full disk
+            with contextlib.suppress(OSError):
+                os.truncate(tmp, 0)
         f = getattr(self, "_f", None)
         if f is not None:
             with contextlib.suppress(Exception):

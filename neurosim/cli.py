@@ -202,11 +202,11 @@ def _run_corpus(args: argparse.Namespace) -> int:
 
 
 def _stats_of(trace, quiet: bool):
-    from analysis.stats import SpikeStats, read_stats
+    from analysis.stats import NoStatsError, SpikeStats, read_stats
 
     try:
-        return read_stats(trace.path)
-    except ValueError:  # no /stats yet: compute them (the file is not modified)
+        return read_stats(trace.path)  # damaged statistics raise StatsDamagedError (never trusted)
+    except NoStatsError:  # no /stats yet: compute them (the file is not modified)
         return SpikeStats.from_trace(trace, progress=not quiet)
 
 
@@ -216,12 +216,31 @@ def _clip_text(text: str, width: int = 100) -> str:
     return repr(one if len(one) <= width else one[: width - 3] + "...")
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Checksums of every dataset, and the stored statistics against ones re-derived from the counts."""
+    from analysis.verify import verify_trace
+
+    if not Path(args.trace).exists():
+        raise CLIError(f"trace {args.trace} does not exist")
+    res = verify_trace(args.trace)
+    for line in res.problems:
+        print(line)
+    if not res.ok:
+        print(f"{res.path}: {len(res.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    sums = "checksums verified" if res.checksums else "no checksums stored (schema 1.0): data read back"
+    stats = "stored statistics equal the re-derived ones" if res.has_stats else "no stored statistics"
+    print(f"{res.path}: ok ({res.layers} layers, {res.tokens} tokens; {sums}; {stats})")
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """What a trace file holds: model, tokens, layers, schema, statistics."""
     with _open_trace(args.trace) as tr:
         a = tr.attrs
         print(f"file: {tr.path}")
-        print(f"schema: {a.get('schema_version')}  written by neurosim {a.get('package_version')}  created {a.get('created')}")
+        sums = "checksums" if tr.has_checksums else "no checksums"
+        print(f"schema: {a.get('schema_version')}.{a.get('schema_minor', 0)} ({sums})  written by neurosim {a.get('package_version')}  created {a.get('created')}")
         print(f"model: {tr.model_id}  k: {tr.k}  V_th clamp: {tr.vth_clamp}")
         print(f"tokens: {tr.n_tokens} in {len(tr.prompt_starts)} prompt(s)  layers: {len(tr.layers)}")
         for n, text in enumerate((tr.prompt_text or [])[:3]):
@@ -516,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--overwrite", action="store_true")
     x.set_defaults(func=cmd_export)
 
+    v = sub.add_parser("verify", help="check a trace's checksums and re-derive its statistics from the counts")
+    v.add_argument("trace", help="trace .h5 file")
+    v.set_defaults(func=cmd_verify)
     d = sub.add_parser("demo", help="encode Gaussian activations with every scheme and save a raster")
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     d.add_argument("--tokens", type=int, default=64)

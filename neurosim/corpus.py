@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from analysis.fileio import write_text
+from analysis.fileio import DiskFullError, commit, write_text
 from analysis.stats import REPORT_WINDOW, SpikeStats, read_stats, write_stats
 from analysis.trace import SpikeTrace, TraceError
 
@@ -129,15 +129,24 @@ def capture_shard(spec: ShardSpec, settings: dict[str, Any], loaded: Any = None)
         loaded = loaded or _model(settings["model"], settings["device"])
         path = Path(spec.path)
         t0 = time.perf_counter()
-        trace = capture(
-            loaded, spec.prompts, path, k=settings["k"], chunk_tokens=settings["chunk_tokens"],
-            overwrite=True, progress=False, max_tokens=settings["max_tokens"],
-            attrs={"corpus_shard": spec.index, "corpus_first_prompt": spec.first, "corpus_digest": spec.digest},
-        )
-        with trace:
-            stats = SpikeStats.from_trace(trace, window=tuple(settings["window"]), progress=False)
-            tokens = trace.n_tokens
-        write_stats(path, stats)
+        # Built under a hidden name and renamed only once its statistics are in: a shard file
+        # under its final name is always complete.
+        staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            trace = capture(
+                loaded, spec.prompts, staging, k=settings["k"], chunk_tokens=settings["chunk_tokens"],
+                overwrite=True, progress=False, max_tokens=settings["max_tokens"],
+                attrs={"corpus_shard": spec.index, "corpus_first_prompt": spec.first, "corpus_digest": spec.digest},
+            )
+            with trace:
+                stats = SpikeStats.from_trace(trace, window=tuple(settings["window"]), progress=False)
+                tokens = trace.n_tokens
+            write_stats(staging, stats)
+            commit(staging, path, overwrite=True)
+        except DiskFullError as e:  # name the shard, not its hidden staging file
+            raise DiskFullError(path, e.reason.replace(str(staging), str(path)), e.errno) from None
+        finally:
+            staging.unlink(missing_ok=True)
         return {
             "index": spec.index, "file": path.name, "first_prompt": spec.first, "prompts": len(spec.prompts),
             "digest": spec.digest, "tokens": int(tokens), "bytes": path.stat().st_size,
@@ -210,7 +219,8 @@ def _json_type(v: Any) -> str:
 
 
 def _shard_complete(out: Path, entry: dict[str, Any], spec: ShardSpec) -> bool:
-    """A shard counts as done only if its file opens, carries /stats and matches the plan."""
+    """A shard counts as done only if its file opens, matches the plan, its datasets pass their
+    checksums and its /stats their hash."""
     if entry.get("status") != "done" or entry.get("digest") != spec.digest:
         return False
     path = Path(spec.path)
@@ -219,10 +229,27 @@ def _shard_complete(out: Path, entry: dict[str, Any], spec: ShardSpec) -> bool:
     try:
         with SpikeTrace.open(path) as tr:
             ok = tr.attrs.get("corpus_digest") == spec.digest
+            if ok:
+                tr.verify_checksums()
         read_stats(path)
     except (OSError, TraceError, ValueError, KeyError):
         return False
     return ok
+
+
+def _remove_stale_temps(out: Path, before: float) -> list[Path]:
+    """Delete shard temp files (``.shard-*.tmp`` and the trace writer's ``..shard-*.tmp``) not
+    modified since ``before`` (epoch s): left by killed workers of earlier runs. Called once
+    every shard of this run is done, so no live writer of this run owns one."""
+    removed = []
+    for p in out.glob(".*shard-*.tmp"):
+        try:
+            if p.is_file() and p.stat().st_mtime < before:
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            continue
+    return removed
 
 
 def run_corpus(
@@ -264,6 +291,7 @@ def run_corpus(
         :class:`CorpusResult` with the merged :class:`analysis.stats.SpikeStats`.
     """
     t0 = time.perf_counter()
+    started = time.time()
     prompts = list(corpus) if isinstance(corpus, (list, tuple)) else read_corpus(corpus)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -304,6 +332,7 @@ def run_corpus(
             _run_dask(todo, settings, n_workers, scheduler, record, bar)
     finally:
         bar.close()
+    _remove_stale_temps(out, started)
     stats = SpikeStats(window=tuple(window))
     for spec in specs:  # merge in corpus order (any order gives the same result)
         stats.merge(read_stats(spec.path))

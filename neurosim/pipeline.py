@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import hw_models
 from analysis.compare import compare_encoders, comparison_caption
-from analysis.fileio import publish_folder, stage_folder
+from analysis.fileio import DiskFullError, publish_folder, stage_folder
 from analysis.plots import write_all_plots
 from analysis.stats import REPORT_7B, REPORT_WINDOW, SpikeStats, window_range, write_stats
 from analysis.tables import headline_rows
@@ -171,8 +171,10 @@ def run_pipeline(
         sections.append(_caveats(summary, _short_model(loaded.model_id), replays))
         md, page = write_report(tmp, "neurosim run report", params, sections)
         publish_folder(tmp, folder)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, DiskFullError) and str(tmp) in e.reason:  # name the folder asked for, not the staging one
+            raise DiskFullError(folder, e.reason.replace(str(tmp), str(folder.absolute())), e.errno) from None
         raise
     moved = [folder / p.relative_to(tmp) for p in pngs]
     return RunResult(folder, folder / "trace.h5", folder / md.name, folder / page.name, moved, summary,
