@@ -484,3 +484,43 @@ def transfer(rows: Iterable[Mapping[str, Any]], regime: str, train: tuple[str, s
     reg = Regime(regime, prior_gpu(tr).name, host[0], 0.0, e, m, calibrated=True,
                  source=f"GPU side fitted on {train}, host profile probed on {test[0]}", decode_host_s_per_layer=host[1])
     return reg, recheck_measurements(te, test_gpu, regime=reg)
+
+
+_S, _Q = "smollm2-135m-arch", "qwen2.5-7b-shape"
+#: the out-of-sample checks of issue 12: name -> (regime, train (device, label), test (device, label))
+OUT_OF_SAMPLE_CASES: dict[str, tuple[str, tuple[str, str | None], tuple[str, str | None]]] = {
+    "eager H100->H200": ("eager", ("H100", None), ("H200", None)),
+    "eager H200->H100": ("eager", ("H200", None), ("H100", None)),
+    "eager H100 smollm2->7b": ("eager", ("H100", _S), ("H100", _Q)),
+    "eager H100 7b->smollm2": ("eager", ("H100", _Q), ("H100", _S)),
+    "eager H200 smollm2->7b": ("eager", ("H200", _S), ("H200", _Q)),
+    "eager H200 7b->smollm2": ("eager", ("H200", _Q), ("H200", _S)),
+    "hf-generate H200 smollm2->7b": ("hf-generate", ("H200", _S), ("H200", _Q)),
+    "hf-generate H200 7b->smollm2": ("hf-generate", ("H200", _Q), ("H200", _S)),
+}
+
+
+def out_of_sample(rows: Iterable[Mapping[str, Any]], bound_pct: float = 30.0) -> list[dict[str, Any]]:
+    """Every :data:`OUT_OF_SAMPLE_CASES` case through :func:`transfer`: one dict per scored
+    workload with ``case`` and ``within`` (both |errors| < ``bound_pct``) added."""
+    rows = list(rows)
+    out = []
+    for case, (regime, train, test) in OUT_OF_SAMPLE_CASES.items():
+        for r in transfer(rows, regime, train, test)[1]:
+            ok = abs(r["j_error_pct"]) < bound_pct and abs(r["s_error_pct"]) < bound_pct
+            out.append({"case": case, **r, "within": ok})
+    return out
+
+
+def out_of_sample_markdown(results: Iterable[Mapping[str, Any]]) -> str:
+    """Markdown table of :func:`out_of_sample` (J/token, s/token with units, errors in %)."""
+    def fmt_s(v: float) -> str:
+        return f"{v * 1e6:.4g} us" if v < 1e-3 else f"{v * 1e3:.4g} ms"
+    lines = ["| fitted on -> predicts | workload | J/token measured | predicted | error % | s/token measured | "
+             "predicted | error % | within 30 % |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['case']} | {r['workload'].replace('-arch', '').replace('-shape', '')} | "
+                     f"{r['j_measured']:.4g} | {r['j_predicted']:.4g} | {r['j_error_pct']:+.1f} | "
+                     f"{fmt_s(r['s_measured'])} | {fmt_s(r['s_predicted'])} | {r['s_error_pct']:+.1f} | "
+                     f"{'yes' if r['within'] else '**no**'} |")
+    return "\n".join(lines)
