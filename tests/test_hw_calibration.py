@@ -288,6 +288,24 @@ def test_host_profile_is_the_probe_and_docs_hold_the_generated_table(all_rows):
     assert out_of_sample_markdown(res) in doc          # docs/gpu-regimes.md holds the table the code makes
 
 
+# README quotes H200 decode at batch 1 (1024-token prompt) per regime: J/token [low, high]
+README_H200 = {("smollm2", "hardware"): "0.040 [0.028, 0.065]", ("smollm2", "eager"): "3.6 [3.4, 6.9]",
+               ("smollm2", "hf-generate"): "3.2 [3.0, 4.9]", ("qwen7b", "hardware"): "1.95\n  [1.36, 3.11]",
+               ("qwen7b", "eager"): "4.7 [4.5, 8.9]", ("qwen7b", "hf-generate"): "4.6 [4.3, 7.0]"}
+
+
+@pytest.mark.parametrize("key", sorted(README_H200))
+def test_readme_h200_numbers_are_the_model_s(key):
+    model, regime = key
+    quoted = README_H200[key]
+    assert quoted in (ROOT / "README.md").read_text(encoding="utf-8")
+    shape = hm.SMOLLM2_135M if model == "smollm2" else hm.QWEN25_7B
+    p = hm.predict_forward(hm.get_gpu("h200"), shape, "decode", batch=1, prompt_len=1024, context=1088, regime=regime)
+    nums = [float(x) for x in quoted.replace("[", " ").replace("]", " ").replace(",", " ").split()]
+    for have, key_ in zip(nums, ("energy_per_token_j", "energy_per_token_j_low", "energy_per_token_j_high")):
+        assert have == pytest.approx(float(p[key_]), rel=0.035), (key_, have, p[key_])
+
+
 def test_regime_changes_the_answer_and_results_carry_it():
     h200 = hm.get_gpu("h200")
     hw = hm.predict_forward(h200, hm.SMOLLM2_135M, "decode", batch=1, prompt_len=1024, regime="hardware")
