@@ -483,11 +483,15 @@ def recheck(path: str | Path, preset: str = "h100_sxm", device_match: str = "", 
         if k in info:
             print(f"  {k}: fit {info[k]:.4g}, preset {getattr(gpu, k):.4g}")
     if regime not in (None, "hardware"):
-        reg, rinfo = fit_regime(rows, gpu, regime)
-        print(f"regime {regime} fit (hw_models.gpu_calibration.fit_regime): host {reg.host_s_per_layer * 1e3:.4g} ms "
-              f"per layer + {reg.host_s_per_step * 1e3:.4g} ms per decode step, compute efficiency "
-              f"{reg.compute_efficiency}, memory power fraction {reg.memory_power_fraction}, "
-              f"time rms log error {rinfo['time_rms_log_error']:.3f}")
+        try:
+            reg, rinfo = fit_regime(rows, gpu, regime)
+        except ValueError as exc:       # no SmolLM2 host probe among these rows
+            print(f"regime {regime}: no fit ({exc})")
+            return res
+        print(f"regime {regime} fit (hw_models.gpu_calibration.fit_regime): host profile (SmolLM2 probe) "
+              f"{reg.host_s_per_layer * 1e3:.4g} ms per layer in prefill, {reg.decode_host_s_per_layer * 1e3:.4g} ms "
+              f"per layer in a decode step; compute efficiency {reg.compute_efficiency}, memory power fraction "
+              f"{reg.memory_power_fraction}, time rms log error {rinfo['time_rms_log_error']:.3f}")
     return res
 
 

@@ -335,83 +335,107 @@ def _spread(ratios: np.ndarray) -> tuple[float, float]:
 E_MIN = 0.3
 
 
+#: the host probe of a machine and regime (docs/gpu-regimes.md, "Host profile"): SmolLM2-135M
+#: architecture, whose GPU work is < 3 % of every call, so the call time IS the host time.
+#: One command measures both rows: ``python benchmarks/gpu_energy.py --models smollm2 --modes
+#: prefill,decode --batches 1 --prefill-lens 1024 --decode-tokens 128 --prompt-len 1024 --regimes R``
+PROBE_DECODE = "smollm2-135m-arch/decode128@1024/b1"
+PROBE_PREFILL = "smollm2-135m-arch/prefill1024/b1"
+PROBES: tuple[str, ...] = (PROBE_PREFILL, PROBE_DECODE)
+
+
+def host_profile(rows: Iterable[Mapping[str, Any]]) -> tuple[float, float]:
+    """(host s per decoder layer per prefill call, per decode step) of one machine and regime,
+    from its probe rows (:data:`PROBES`): call time / layers. Without the prefill probe the
+    decode value serves for both. ``rows``: rows of ONE machine and regime."""
+    data = {w.name: (w, t) for w, _, t, _, _ in _measured(list(rows), "host_profile")}
+    if PROBE_DECODE not in data:
+        raise ValueError(f"host_profile: no host probe row {PROBE_DECODE!r}; measure it with "
+                         "python benchmarks/gpu_energy.py --models smollm2 --modes prefill,decode --batches 1")
+    w, t = data[PROBE_DECODE]
+    h_dec = t / w.shape.layers
+    if PROBE_PREFILL in data:
+        w, t = data[PROBE_PREFILL]
+        return t / w.shape.layers, h_dec
+    return h_dec, h_dec
+
+
+def fit_gpu_side(rows: Iterable[Mapping[str, Any]], gpu: GPUSpec, host: tuple[float, float]
+                 ) -> tuple[float | None, float | None]:
+    """(compute efficiency, memory power fraction) of ``gpu`` fitted on ``rows`` given the host
+    profile ``host`` (s per layer: prefill, decode); None where no row pins the value (no
+    compute-bound row; no row whose power depends on the fraction). Least squares on log call
+    time (efficiency in [:data:`E_MIN`, 1]), then on log average power."""
+    data = _measured(list(rows), "fit_gpu_side")
+    hw = [predict_workload(gpu.with_changes(compute_efficiency=1.0), w, regime=Regime("hardware", "", 0.0))
+          for w, *_ in data]
+    tc1 = np.array([float(p["t_compute_s"]) for p in hw])
+    tm = np.array([float(p["t_memory_s"]) for p in hw])
+    th = np.array([w.shape.layers * host[1 if w.mode == "decode" else 0] for w, *_ in data])
+    log_t = np.log(np.array([t for _, _, t, _, _ in data]))
+    e_ax = np.linspace(E_MIN, 1.0, 7001)
+    t = np.maximum(np.maximum(tc1[None, :] / e_ax[:, None], tm), th)
+    e = float(e_ax[int(np.argmin(((np.log(t) - log_t) ** 2).sum(axis=1)))])
+    pinned = tc1 / e >= np.maximum(tm, th)
+    e_used = e if pinned.any() else gpu.compute_efficiency
+    t_c = tc1 / e_used
+    t_fit = np.maximum(np.maximum(t_c, tm), th)
+    watts = np.array([p for _, _, _, p, _ in data])
+    u_c, u_m = np.minimum(1.0, t_c / t_fit), np.minimum(1.0, tm / t_fit)
+    m_ax = np.linspace(0.0, 1.0, 1001)
+    p_pred = gpu.idle_w + (gpu.tdp_w - gpu.idle_w) * np.maximum(u_c[None, :], m_ax[:, None] * u_m[None, :])
+    p_sse = ((np.log(p_pred) - np.log(watts)) ** 2).sum(axis=1)
+    m = float(m_ax[int(np.argmin(p_sse))]) if np.ptp(p_sse) > 1e-12 else None
+    return (e if pinned.any() else None), m
+
+
 def fit_regime(
     rows: Iterable[Mapping[str, Any]],
     gpu: GPUSpec,
     name: str,
     source: str = "",
 ) -> tuple[Regime, dict[str, Any]]:
-    """Fit regime ``name`` to measured rows of that regime on ``gpu`` (no GPU needed).
+    """Regime ``name`` on ``gpu`` from measured rows of that regime on one machine (no GPU needed).
 
-    Free parameters, by least squares on log call time with
-    ``t = max(FLOPs / (peak e), bytes / (bw x bw_eff), layers x h_layer + [decode] h_step)``:
-    host time per decoder layer ``h_layer`` (log grid), extra host time per decode step
-    ``h_step`` (0 or log grid; ties go to h_step = 0) and compute efficiency ``e`` in
-    [:data:`E_MIN`, 1] (only if a row is compute-bound at the optimum, else the preset's). Then the memory power fraction by
-    least squares on log average power given the fitted times (only if a row's power depends
-    on it). Spreads: min / max of measured / predicted J/token and s/token over the rows.
+    Host side: the machine's host profile from its probe rows (:func:`host_profile`): host s per
+    decoder layer in a prefill call and in a decode step. GPU side: compute efficiency and
+    memory power fraction by least squares given that host profile (:func:`fit_gpu_side`).
+    Call time ``t = max(FLOPs / (peak e), bytes / (bw x bw_eff), layers x host per layer)``.
+    Spreads: min / max of measured / predicted J/token and s/token over the rows.
 
     Returns:
         (:class:`Regime` with ``calibrated=True`` and ``fitted_on=gpu.name``, info dict with
-        the rms log errors, per-row bounds and ratios).
+        the rms log error of time, per-row bounds).
     """
     if name not in REGIMES or name == "hardware":
         raise ValueError(f"fit_regime: regime must be one of eager, hf-generate; got {name!r}")
     if not isinstance(gpu, GPUSpec):
         raise TypeError(f"fit_regime: expected a GPUSpec, got {type(gpu).__name__}")
-    data = _measured(list(rows), "fit_regime")
-    hw = [predict_workload(gpu.with_changes(compute_efficiency=1.0), w, regime=Regime("hardware", "", 0.0))
-          for w, *_ in data]
-    tc1 = np.array([float(p["t_compute_s"]) for p in hw])
-    tm = np.array([float(p["t_memory_s"]) for p in hw])
-    layers = np.array([float(w.shape.layers) for w, *_ in data])
-    dec = np.array([1.0 if w.mode == "decode" else 0.0 for w, *_ in data])
-    log_t = np.log(np.array([t for _, _, t, _, _ in data]))
-
-    def sse(h: np.ndarray, a: np.ndarray, e: np.ndarray) -> np.ndarray:
-        host = layers * h[:, None, None, None] + dec * a[None, :, None, None]
-        t = np.maximum(np.maximum(tc1 / e[None, None, :, None], tm), host)
-        return ((np.log(t) - log_t) ** 2).sum(axis=-1) + 1e-9 * (a[None, :, None] > 0)
-
-    h_ax = np.geomspace(1e-6, 1e-1, 151)
-    a_ax = np.concatenate([[0.0], np.geomspace(1e-6, 1e-1, 101)])
-    e_ax = np.linspace(E_MIN, 1.0, 71)
-    best = sse(h_ax, a_ax, e_ax)
-    i, j, k = np.unravel_index(int(np.argmin(best)), best.shape)
-    h, a, e = float(h_ax[i]), float(a_ax[j]), float(e_ax[k])
-    for _ in range(3):  # refine around the optimum
-        h_ax = np.geomspace(h / 1.1, h * 1.1, 61)
-        a_ax = np.unique(np.concatenate([[0.0], np.geomspace(max(a, 1e-6) / 1.2, max(a, 1e-6) * 1.2, 41)]))
-        e_ax = np.linspace(max(E_MIN, e - 0.01), min(1.0, e + 0.01), 41)
-        best = sse(h_ax, a_ax, e_ax)
-        i, j, k = np.unravel_index(int(np.argmin(best)), best.shape)
-        h, a, e = float(h_ax[i]), float(a_ax[j]), float(e_ax[k])
-    host = layers * h + dec * a
-    compute_bound = tc1 / e >= np.maximum(tm, host)
-    e_used = e if compute_bound.any() else gpu.compute_efficiency
-    t_c = tc1 / e_used
-    t_fit = np.maximum(np.maximum(t_c, tm), host)
-
-    m_fit = None
-    watts = np.array([p for _, _, _, p, _ in data])
-    u_c, u_m = np.minimum(1.0, t_c / t_fit), np.minimum(1.0, tm / t_fit)
-    m_ax = np.linspace(0.0, 1.0, 1001)
-    p_pred = gpu.idle_w + (gpu.tdp_w - gpu.idle_w) * np.maximum(u_c[None, :], m_ax[:, None] * u_m[None, :])
-    p_sse = ((np.log(p_pred) - np.log(watts)) ** 2).sum(axis=1)
-    if np.ptp(p_sse) > 0:
-        m_fit = float(m_ax[int(np.argmin(p_sse))])
-    reg = Regime(name, gpu.name, h, a, e if compute_bound.any() else None, m_fit, calibrated=True, source=source)
+    rows = list(rows)
+    h_pre, h_dec = host_profile(rows)
+    e, m = fit_gpu_side(rows, gpu, (h_pre, h_dec))
+    reg = make_regime(name, gpu, (h_pre, h_dec), e, m, rows, source)
+    data = _measured(rows, "fit_regime")
     preds = [predict_workload(gpu, w, regime=reg) for w, *_ in data]
-    j_ratio = np.array([j / float(p["energy_per_token_j"]) for (_, j, *_), p in zip(data, preds)])
-    s_meas = np.array([t / (w.batch * w.prompt_len) if w.mode == "prefill" else t for w, _, t, _, _ in data])
-    s_ratio = s_meas / np.array([float(p["latency_per_token_s"]) for p in preds])
-    reg = Regime(name, gpu.name, h, a, reg.compute_efficiency, m_fit, _spread(j_ratio), _spread(s_ratio),
-                 calibrated=True, source=source)
-    info = {"rows": len(data), "host_s_per_layer": h, "host_s_per_step": a, "compute_efficiency": reg.compute_efficiency,
-            "memory_power_fraction": m_fit, "energy_spread": reg.energy_spread, "time_spread": reg.time_spread,
-            "time_rms_log_error": float(np.sqrt(np.mean((np.log(t_fit) - log_t) ** 2))),
+    log_err = [math.log(float(p["time_s"]) / t) for (_, _, t, _, _), p in zip(data, preds)]
+    info = {"rows": len(data), "host_s_per_layer": h_pre, "decode_host_s_per_layer": h_dec,
+            "compute_efficiency": reg.compute_efficiency, "memory_power_fraction": m,
+            "energy_spread": reg.energy_spread, "time_spread": reg.time_spread,
+            "time_rms_log_error": float(np.sqrt(np.mean(np.square(log_err)))),
             "bounds": {w.name: str(p["bound"]) for (w, *_), p in zip(data, preds)}}
     return reg, info
+
+
+def make_regime(name: str, gpu: GPUSpec, host: tuple[float, float], e: float | None, m: float | None,
+                rows: Iterable[Mapping[str, Any]], source: str = "") -> Regime:
+    """A calibrated :class:`Regime` of host profile ``host`` and GPU side (e, m) whose spreads are
+    the min / max of measured / predicted over ``rows`` (measured on ``gpu``)."""
+    reg = Regime(name, gpu.name, host[0], 0.0, e, m, calibrated=True, source=source, decode_host_s_per_layer=host[1])
+    res = recheck_measurements(rows, gpu, regime=reg)
+    j_ratio = np.array([r["j_measured"] / r["j_predicted"] for r in res])
+    s_ratio = np.array([r["s_measured"] / r["s_predicted"] for r in res])
+    return Regime(name, gpu.name, host[0], 0.0, e, m, _spread(j_ratio), _spread(s_ratio), calibrated=True,
+                  source=source, decode_host_s_per_layer=host[1])
 
 
 def prediction_errors(rows: Iterable[Mapping[str, Any]], gpu: GPUSpec, regime: Regime) -> list[dict[str, Any]]:
@@ -443,13 +467,60 @@ def prior_gpu(rows: Iterable[Mapping[str, Any]]) -> GPUSpec:
 
 def transfer(rows: Iterable[Mapping[str, Any]], regime: str, train: tuple[str, str | None],
              test: tuple[str, str | None]) -> tuple[Regime, list[dict[str, Any]]]:
-    """Out-of-sample check: fit ``regime`` on the rows of ``train`` = (device text, model label
-    or None) and predict the rows of ``test`` (device, label) on the test device's
-    :func:`prior_gpu`. Returns (the fitted regime, :func:`recheck_measurements` rows)."""
+    """Out-of-sample check. GPU side (compute efficiency, memory power fraction) fitted on the
+    ``regime`` rows of ``train`` = (device text, model label or None), given the train
+    machine's host profile (its probe rows); predicted: the rows of ``test`` (device, label) on
+    the test device's :func:`prior_gpu` with that GPU side and the TEST machine's host profile
+    (its probe rows, which are not scored). Returns (the regime used on the test rows,
+    :func:`recheck_measurements` rows)."""
     rows = list(rows)
     tr = rows_where(rows, train[0], regime, train[1])
-    te = rows_where(rows, test[0], regime, test[1])
+    te = [r for r in rows_where(rows, test[0], regime, test[1]) if r["workload"] not in PROBES]
     if not tr or not te:
         raise ValueError(f"transfer: no {regime} rows for train {train} or test {test}")
-    reg, _ = fit_regime(tr, prior_gpu(tr), regime)
-    return reg, recheck_measurements(te, prior_gpu(te), regime=reg)
+    e, m = fit_gpu_side(tr, prior_gpu(tr), host_profile(rows_where(rows, train[0], regime)))
+    test_gpu = prior_gpu(te)
+    host = host_profile(rows_where(rows, test[0], regime))
+    reg = Regime(regime, prior_gpu(tr).name, host[0], 0.0, e, m, calibrated=True,
+                 source=f"GPU side fitted on {train}, host profile probed on {test[0]}", decode_host_s_per_layer=host[1])
+    return reg, recheck_measurements(te, test_gpu, regime=reg)
+
+
+_S, _Q = "smollm2-135m-arch", "qwen2.5-7b-shape"
+#: the out-of-sample checks of issue 12: name -> (regime, train (device, label), test (device, label))
+OUT_OF_SAMPLE_CASES: dict[str, tuple[str, tuple[str, str | None], tuple[str, str | None]]] = {
+    "eager H100->H200": ("eager", ("H100", None), ("H200", None)),
+    "eager H200->H100": ("eager", ("H200", None), ("H100", None)),
+    "eager H100 smollm2->7b": ("eager", ("H100", _S), ("H100", _Q)),
+    "eager H100 7b->smollm2": ("eager", ("H100", _Q), ("H100", _S)),
+    "eager H200 smollm2->7b": ("eager", ("H200", _S), ("H200", _Q)),
+    "eager H200 7b->smollm2": ("eager", ("H200", _Q), ("H200", _S)),
+    "hf-generate H200 smollm2->7b": ("hf-generate", ("H200", _S), ("H200", _Q)),
+    "hf-generate H200 7b->smollm2": ("hf-generate", ("H200", _Q), ("H200", _S)),
+}
+
+
+def out_of_sample(rows: Iterable[Mapping[str, Any]], bound_pct: float = 30.0) -> list[dict[str, Any]]:
+    """Every :data:`OUT_OF_SAMPLE_CASES` case through :func:`transfer`: one dict per scored
+    workload with ``case`` and ``within`` (both |errors| < ``bound_pct``) added."""
+    rows = list(rows)
+    out = []
+    for case, (regime, train, test) in OUT_OF_SAMPLE_CASES.items():
+        for r in transfer(rows, regime, train, test)[1]:
+            ok = abs(r["j_error_pct"]) < bound_pct and abs(r["s_error_pct"]) < bound_pct
+            out.append({"case": case, **r, "within": ok})
+    return out
+
+
+def out_of_sample_markdown(results: Iterable[Mapping[str, Any]]) -> str:
+    """Markdown table of :func:`out_of_sample` (J/token, s/token with units, errors in %)."""
+    def fmt_s(v: float) -> str:
+        return f"{v * 1e6:.4g} us" if v < 1e-3 else f"{v * 1e3:.4g} ms"
+    lines = ["| fitted on -> predicts | workload | J/token measured | predicted | error % | s/token measured | "
+             "predicted | error % | within 30 % |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['case']} | {r['workload'].replace('-arch', '').replace('-shape', '')} | "
+                     f"{r['j_measured']:.4g} | {r['j_predicted']:.4g} | {r['j_error_pct']:+.1f} | "
+                     f"{fmt_s(r['s_measured'])} | {fmt_s(r['s_predicted'])} | {r['s_error_pct']:+.1f} | "
+                     f"{'yes' if r['within'] else '**no**'} |")
+    return "\n".join(lines)

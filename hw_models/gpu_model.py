@@ -95,7 +95,7 @@ def _forward(gpu: GPUSpec, reg: Regime, work: dict, layers: int, mode: str, dtyp
              table: OpEnergyTable) -> dict[str, float | str]:
     g = reg.gpu(gpu)
     t_c, t_m = roofline(g, work["flops"], work["bytes"], dtype)
-    t_h = layers * reg.host_s_per_layer + (reg.host_s_per_step if mode == "decode" else 0.0)
+    t_h = reg.host_s(layers, mode)
     t = max(t_c, t_m, t_h)
     bound = "compute" if t == t_c else ("memory" if t == t_m else "host")
     p = board_power_w(g, t_c, t_m, t)
@@ -229,7 +229,7 @@ def run_on_gpu(
     t_hw = sum(max(t_c, t_m) for _, t_c, t_m, _, _ in per_layer)
     n_dec = sum(1 for a in acts if a.role == "q") or max(1, len(acts) // 7)
     calls_per_token = 1.0 / batch if mode == "decode" else 1.0 / n_tok
-    t_call = n_dec * reg.host_s_per_layer + (reg.host_s_per_step if mode == "decode" else 0.0)
+    t_call = reg.host_s(n_dec, mode)
     t_host = t_call * calls_per_token
     latency = max(t_hw, t_host)
     stretch = latency / t_hw if t_hw > 0 else 1.0
@@ -280,5 +280,7 @@ def regime_note(reg: Regime) -> str:
     if reg.name == "hardware":
         return "regime hardware: host overhead excluded (hardware bound: roofline only; host-free execution not measured)"
     step = f" + {reg.host_s_per_step * 1e3:.3g} ms per decode step" if reg.host_s_per_step else ""
+    dec = (f" ({reg.decode_host_s_per_layer * 1e3:.3g} ms per layer in a decode step)"
+           if reg.decode_host_s_per_layer is not None else "")
     src = f"fitted on {reg.fitted_on} NVML measurements" if reg.fitted_on else "assumed"
-    return f"regime {reg.name}: host {reg.host_s_per_layer * 1e3:.3g} ms per decoder layer per call{step} ({src})"
+    return f"regime {reg.name}: host {reg.host_s_per_layer * 1e3:.3g} ms per decoder layer per call{dec}{step} ({src})"

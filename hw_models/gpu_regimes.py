@@ -8,14 +8,16 @@ A regime is a parameter set of :func:`hw_models.gpu_model.predict_forward`:
   cache (benchmarks/gpu_energy.py ``run_decode``).
 * ``hf-generate``: transformers ``generate`` (greedy, dynamic cache).
 
-Host time of one forward call = ``host_s_per_step`` (decode steps only: sampling, cache and
-loop bookkeeping) + decoder layers x ``host_s_per_layer`` (kernel launches, Python); it
-overlaps with GPU work: ``t = max(t_compute, t_memory, t_host)``.
+Host time of one forward call = decoder layers x host s per layer (kernel launches, Python;
+``host_s_per_layer`` in a prefill call, ``decode_host_s_per_layer`` in a decode step) [+
+``host_s_per_step``, 0 in the fitted regimes]; it overlaps with GPU work:
+``t = max(t_compute, t_memory, t_host)``.
 
-The ``eager`` and ``hf-generate`` constants are FITTED (hw_models.gpu_calibration.fit_regime)
-to NVML measurements in hw_models/data/gpu_measurements.csv (benchmarks/gpu_energy.py); host
-time belongs to the host CPU and software of the machine measured, so it transfers between
-machines only as well as their CPUs match (docs/hardware.md, "Software regimes").
+A regime splits into a HOST PROFILE (the host s per layer: a property of the machine's CPU and
+software stack, measured by the SmolLM2 host probe on that machine) and a GPU SIDE (compute
+efficiency, memory power fraction: a property of the GPU). The ``eager`` and ``hf-generate``
+constants are FITTED (hw_models.gpu_calibration.fit_regime) to NVML measurements in
+hw_models/data/gpu_measurements.csv (benchmarks/gpu_energy.py); docs/gpu-regimes.md.
 """
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ class Regime:
         fitted_on: GPU preset whose measurements fitted it ("" = none).
         host_s_per_layer: host time per decoder layer per forward call (s).
         host_s_per_step: extra host time per decode step (s); prefill calls do not pay it.
+        decode_host_s_per_layer: host time per decoder layer per decode step (s), measured by
+            the machine's host probe (None: ``host_s_per_layer`` in decode too).
         compute_efficiency: achieved fraction of dense peak on compute-bound calls (None = the
             GPU preset's).
         memory_power_fraction: fraction of (TDP - idle) drawn when bandwidth-bound (None = the
@@ -57,6 +61,7 @@ class Regime:
     time_spread: tuple[float, float] = (1.0, 1.0)
     calibrated: bool = False
     source: str = ""
+    decode_host_s_per_layer: float | None = None
 
     def __post_init__(self) -> None:
         owner = f"Regime {self.name!r}"
@@ -64,6 +69,8 @@ class Regime:
             raise ValueError(f"unknown GPU regime {self.name!r}; choose one of {', '.join(REGIMES)}")
         finite_nonneg(owner, "host_s_per_layer", self.host_s_per_layer)
         finite_nonneg(owner, "host_s_per_step", self.host_s_per_step)
+        if self.decode_host_s_per_layer is not None:
+            finite_nonneg(owner, "decode_host_s_per_layer", self.decode_host_s_per_layer)
         if self.compute_efficiency is not None and not 0 < self.compute_efficiency <= 1:
             raise ValueError(f"{owner}: compute_efficiency must be in (0, 1], got {self.compute_efficiency}")
         if self.memory_power_fraction is not None:
@@ -72,6 +79,13 @@ class Regime:
             lo, hi = getattr(self, name)
             if not 0 < lo <= 1 <= hi:
                 raise ValueError(f"{owner}: {name} must satisfy 0 < low <= 1 <= high, got {(lo, hi)}")
+
+    def host_s(self, layers: int, mode: str) -> float:
+        """Host time of one forward call (s) of a model of ``layers`` decoder layers in ``mode``."""
+        if mode == "decode":
+            per_layer = self.host_s_per_layer if self.decode_host_s_per_layer is None else self.decode_host_s_per_layer
+            return layers * per_layer + self.host_s_per_step
+        return layers * self.host_s_per_layer
 
     def gpu(self, gpu: GPUSpec) -> GPUSpec:
         """``gpu`` with this regime's efficiency and power overrides applied."""
@@ -140,19 +154,22 @@ def get_regime(gpu: GPUSpec, name: str) -> Regime:
     hi = max(d.energy_spread[1], d.time_spread[1], UNMEASURED_SPREAD[1])
     return Regime(name, d.fitted_on, d.host_s_per_layer, d.host_s_per_step, None, None, (lo, hi), (lo, hi),
                   calibrated=False, source=f"host times fitted on {d.fitted_on}'s machine ({d.source}); "
-                  f"not measured on {gpu.name}")
+                  f"not measured on {gpu.name}", decode_host_s_per_layer=d.decode_host_s_per_layer)
 
 
-# FITTED by hw_models.gpu_calibration.fit_regime to the 6 H100 eager rows (2026-11-25):
-# SmolLM2-135M-arch and Qwen2.5-7B-shape bf16, prefill 1024, decode 128 steps at 1024, batch 1 / 16
-_fitted(Regime("eager", "h100_sxm", host_s_per_layer=0.677e-3, host_s_per_step=0.0, compute_efficiency=0.436,
-               memory_power_fraction=0.747, energy_spread=(0.915, 1.220), time_spread=(0.891, 1.095),
-               calibrated=True, source=_H100))
-# FITTED as above to the 8 H200 eager rows (2026-12-02): prefill 1024 / 4096, decode 128 at 1024, b 1 / 16
-_fitted(Regime("eager", "h200_sxm", host_s_per_layer=0.729e-3, host_s_per_step=16.44e-3, compute_efficiency=0.477,
-               memory_power_fraction=0.860, energy_spread=(0.792, 1.400), time_spread=(0.764, 1.565),
-               calibrated=True, source=_H200))
+# FITTED by hw_models.gpu_calibration.fit_regime (host profile from the machine's SmolLM2 probe rows,
+# prefill 1024 and decode b1: call time / 30 layers; GPU side by least squares given that host) to
+# the 6 H100 eager rows (2026-11-25): SmolLM2-135M-arch and Qwen2.5-7B-shape bf16, prefill 1024,
+# decode 128 steps at 1024, batch 1 / 16
+_fitted(Regime("eager", "h100_sxm", host_s_per_layer=0.7411e-3, decode_host_s_per_layer=0.6034e-3,
+               compute_efficiency=0.4361, memory_power_fraction=0.666, energy_spread=(0.950, 1.244),
+               time_spread=(1.0, 1.168), calibrated=True, source=_H100))
+# FITTED as above to the 8 H200 eager rows (2026-12-02): prefill 1024 / 4096, decode 128 at 1024, b 1 / 16;
+# the high ends are the 7B decode rows, 1.3-2.1x the SmolLM2 probe's host time (docs/gpu-regimes.md)
+_fitted(Regime("eager", "h200_sxm", host_s_per_layer=0.7690e-3, decode_host_s_per_layer=0.9755e-3,
+               compute_efficiency=0.4768, memory_power_fraction=0.637, energy_spread=(0.944, 1.890),
+               time_spread=(0.914, 2.111), calibrated=True, source=_H200))
 # FITTED as above to the 8 H200 transformers-generate rows (2026-12-02), same workloads
-_fitted(Regime("hf-generate", "h200_sxm", host_s_per_layer=0.787e-3, host_s_per_step=9.64e-3,
-               compute_efficiency=0.4615, memory_power_fraction=0.986, energy_spread=(0.810, 1.246),
-               time_spread=(0.777, 1.113), calibrated=True, source=_H200))
+_fitted(Regime("hf-generate", "h200_sxm", host_s_per_layer=0.8039e-3, decode_host_s_per_layer=0.8614e-3,
+               compute_efficiency=0.4617, memory_power_fraction=0.751, energy_spread=(0.934, 1.532),
+               time_spread=(0.934, 1.462), calibrated=True, source=_H200))

@@ -20,8 +20,8 @@ on an NVIDIA H100 80GB HBM3 on 2026-11-25 (benchmarks/gpu_energy.py,
 hw_models/data/gpu_measurements.csv; docs/hardware.md, "Calibration on a real H100").
 ``H100_SXM_UNCALIBRATED`` keeps the previous datasheet + assumption values for comparison.
 ``h200_sxm`` is CALIBRATED the same way on an NVIDIA H200 on 2026-12-02. A100 remains
-uncalibrated (datasheet + assumptions). The software regimes (host time per layer and per
-decode step) live in hw_models.gpu_regimes.
+uncalibrated (datasheet + assumptions). The software regimes (a machine's host profile, host
+time per layer in prefill and in decode, plus the GPU side) live in hw_models.gpu_regimes.
 """
 from __future__ import annotations
 
@@ -243,8 +243,9 @@ H200_SXM = GPUSpec(
     bandwidth_efficiency=0.8,      # ASSUMPTION: no measured call is bandwidth-bound in time
     # FITTED as above: least squares on log average power given the fitted times
     memory_power_fraction=0.700,
-    # FITTED as above: per-layer host time only (the eager regime of hw_models.gpu_regimes
-    # separates a per-step part); eager PyTorch 2.11 + transformers 5.17 on that machine's CPU
+    # FITTED as above: one per-layer host time for prefill and decode (the regimes of
+    # hw_models.gpu_regimes use the machine's probed host profile instead); eager PyTorch 2.11 +
+    # transformers 5.17 on that machine's CPU
     host_overhead_s_per_layer=1.072e-3,
     sources={
         "node_nm": "TSMC 4N (7 nm op table used as nearest published)",
@@ -259,8 +260,8 @@ H200_SXM = GPUSpec(
         "bandwidth_efficiency": _COMMON_ASSUMPTIONS["bandwidth_efficiency"] + " (no measured call is "
                                 "bandwidth-bound in time, so the data do not pin it)",
         "memory_power_fraction": f"FITTED: 0.700, least squares on log average power over the 8 eager rows; {_H200_MEASURED}",
-        "host_overhead_s_per_layer": ("FITTED: 1.072 ms per decoder layer per forward call (per-layer only; see "
-                                      f"hw_models.gpu_regimes for the per-step split); {_H200_MEASURED}"),
+        "host_overhead_s_per_layer": ("FITTED: 1.072 ms per decoder layer per forward call (one value for prefill and "
+                                      f"decode; hw_models.gpu_regimes uses the probed host profile); {_H200_MEASURED}"),
     },
 )
 

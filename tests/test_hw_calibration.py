@@ -163,7 +163,19 @@ def test_benchmark_recheck_cli(capsys, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Software regimes (hw_models.gpu_regimes) and the out-of-sample checks of issue 12
 # ---------------------------------------------------------------------------------------------
-from hw_models.gpu_calibration import fit_regime, prior_gpu, rows_where, transfer  # noqa: E402
+from hw_models.gpu_calibration import (  # noqa: E402
+    OUT_OF_SAMPLE_CASES,
+    PROBE_DECODE,
+    PROBE_PREFILL,
+    PROBES,
+    fit_regime,
+    host_profile,
+    out_of_sample,
+    out_of_sample_markdown,
+    prior_gpu,
+    rows_where,
+    transfer,
+)
 from hw_models.gpu_regimes import FITTED_REGIMES  # noqa: E402
 
 S, Q = "smollm2-135m-arch", "qwen2.5-7b-shape"
@@ -204,9 +216,14 @@ def test_fitted_regimes_are_the_fits_of_the_rows_and_their_ranges_cover_them(all
     have = FITTED_REGIMES[key]
     assert have.calibrated and have.fitted_on == gpu_name and have.name == regime
     assert have.host_s_per_layer == pytest.approx(fit.host_s_per_layer, rel=0.01)
-    assert have.host_s_per_step == pytest.approx(fit.host_s_per_step, rel=0.01, abs=1e-5)
+    assert have.decode_host_s_per_layer == pytest.approx(fit.decode_host_s_per_layer, rel=0.01)
+    assert have.host_s_per_step == fit.host_s_per_step == 0.0
     assert have.compute_efficiency == pytest.approx(fit.compute_efficiency, rel=0.01)
     assert have.memory_power_fraction == pytest.approx(fit.memory_power_fraction, abs=0.01)
+    # the host profile IS the probe: SmolLM2 call time / 30 layers (prefill 1024, decode b1)
+    probe = {r["workload"]: float(r["s_per_token_measured"]) for r in rows}
+    assert have.decode_host_s_per_layer == pytest.approx(probe[PROBE_DECODE] / 30, rel=0.01)
+    assert have.host_s_per_layer == pytest.approx(probe[PROBE_PREFILL] * 1024 / 30, rel=0.01)
     # the [low, high] range holds every measurement it was fitted on
     for r in recheck_measurements(rows, preset, regime=have):
         pred = r["j_predicted"]
@@ -214,35 +231,30 @@ def test_fitted_regimes_are_the_fits_of_the_rows_and_their_ranges_cover_them(all
         assert r["s_predicted"] * have.time_spread[0] * 0.99 <= r["s_measured"] <= r["s_predicted"] * have.time_spread[1] * 1.01
 
 
-# Out of sample: fit a regime on one GPU's (or one model shape's) rows, predict the others'
-# J/token and s/token; target |error| < 30 % for every workload. The misses below were measured
-# (docs/hardware.md, "Software regimes"): host time is a property of the host CPU, which differs
-# between the H100 and H200 machines (eager decode 18 ms vs 29-58 ms per step with the same
-# prefill time), and a SmolLM2-only fit cannot learn the compute efficiency of the 7B prefill.
-# Each listed miss must stay a miss (so an improved model has to update this list); every other
-# workload must be within 30 %.
-CASES = {
-    "eager H100->H200": ("eager", ("H100", None), ("H200", None)),
-    "eager H200->H100": ("eager", ("H200", None), ("H100", None)),
-    "eager H100 smollm2->7b": ("eager", ("H100", S), ("H100", Q)),
-    "eager H100 7b->smollm2": ("eager", ("H100", Q), ("H100", S)),
-    "eager H200 smollm2->7b": ("eager", ("H200", S), ("H200", Q)),
-    "eager H200 7b->smollm2": ("eager", ("H200", Q), ("H200", S)),
-    "hf-generate H200 smollm2->7b": ("hf-generate", ("H200", S), ("H200", Q)),
-    "hf-generate H200 7b->smollm2": ("hf-generate", ("H200", Q), ("H200", S)),
-}
+# Out of sample (docs/gpu-regimes.md): the GPU side (compute efficiency, memory power fraction)
+# is fitted on the training rows; the host profile of the predicted machine comes from its own
+# SmolLM2 probe rows (prefill 1024, decode b1), which are not scored. Target |error| < 30 % on
+# J/token and s/token. The misses below are measured limits, each with its reason; each must
+# stay a miss (an improved model has to shorten the list), every other workload is held to 30 %.
+CASES = OUT_OF_SAMPLE_CASES
+# (1) 7B decode on the H200 machine: 1.31-1.97x the SmolLM2 probe's host time per layer
+#     (eager b16 38.95 ms vs probe 29.26 ms x 28/30; eager b1 57.6 ms, one repetition, slower than
+#     its own b16 row); on the H100 machine the same ratio is 0.99-1.09. The GPU work (4-4.3 ms)
+#     cannot explain 9+ ms: a host cost of the 7B model on that machine that a SmolLM2 probe
+#     cannot see. (2) SmolLM2 -> 7B prefill 1024: no SmolLM2 row is compute-bound, the fit cannot
+#     learn the compute efficiency and keeps the 0.7 prior (measured 0.44-0.48). (3) hf-generate
+#     SmolLM2 decode b16 on the H200: 35.5 ms in its one measured repetition, 23.45 ms in its
+#     warm-up pass of the same workload (run2.log): host noise of +-50 % on that VM.
+Q_DEC_B1, Q_DEC_B16 = f"{Q}/decode128@1024/b1", f"{Q}/decode128@1024/b16"
 KNOWN_MISSES = {
-    "eager H100->H200": {f"{S}/decode128@1024/b1", f"{S}/decode128@1024/b16", f"{Q}/decode128@1024/b1",
-                         f"{Q}/decode128@1024/b16"},
-    "eager H200->H100": {f"{S}/decode128@1024/b1", f"{S}/decode128@1024/b16", f"{Q}/decode128@1024/b1",
-                         f"{Q}/decode128@1024/b16"},
-    "eager H100 smollm2->7b": {f"{Q}/prefill1024/b1"},
+    "eager H100->H200": {Q_DEC_B1, Q_DEC_B16},                                   # (1)
+    "eager H200->H100": set(),
+    "eager H100 smollm2->7b": {f"{Q}/prefill1024/b1"},                          # (2)
     "eager H100 7b->smollm2": set(),
-    "eager H200 smollm2->7b": {f"{Q}/prefill1024/b1", f"{Q}/decode128@1024/b1"},
-    "eager H200 7b->smollm2": {f"{S}/prefill1024/b1", f"{S}/prefill4096/b1", f"{S}/decode128@1024/b1",
-                               f"{S}/decode128@1024/b16"},
-    "hf-generate H200 smollm2->7b": {f"{Q}/prefill1024/b1"},
-    "hf-generate H200 7b->smollm2": {f"{S}/prefill1024/b1", f"{S}/prefill4096/b1", f"{S}/decode128@1024/b1"},
+    "eager H200 smollm2->7b": {f"{Q}/prefill1024/b1", Q_DEC_B1},                # (2), (1)
+    "eager H200 7b->smollm2": set(),
+    "hf-generate H200 smollm2->7b": {f"{Q}/prefill1024/b1", Q_DEC_B16},         # (2), (1)
+    "hf-generate H200 7b->smollm2": {f"{S}/decode128@1024/b16"},                # (3)
 }
 
 
@@ -256,8 +268,42 @@ def test_out_of_sample_within_30_percent(all_rows, case):
                                           for r in res}
     # what passes is a real prediction: the fit saw none of these rows
     trained = {r["workload"] for r in rows_where(all_rows, train[0], regime, train[1])}
+    scored = {r["workload"] for r in res}
+    assert not scored & set(PROBES)                      # the probe rows calibrate, they are not scored
     if train[0] == test[0]:
-        assert not trained & {r["workload"] for r in res}
+        assert not trained & scored
+
+
+def test_host_profile_is_the_probe_and_docs_hold_the_generated_table(all_rows):
+    h100 = rows_where(all_rows, "H100", "eager")
+    pre, dec = host_profile(h100)
+    assert dec == pytest.approx(0.0181015 / 30) and pre == pytest.approx(2.17117e-05 * 1024 / 30)
+    # without the prefill probe the decode value serves for both; without the decode probe: one clear error
+    assert host_profile([r for r in h100 if r["workload"] != PROBE_PREFILL]) == (dec, dec)
+    with pytest.raises(ValueError, match="no host probe row"):
+        host_profile([r for r in h100 if r["workload"] != PROBE_DECODE])
+    res = out_of_sample(all_rows)
+    assert len(res) == 26 and sum(r["within"] for r in res) == 26 - sum(map(len, KNOWN_MISSES.values()))
+    doc = (ROOT / "docs" / "gpu-regimes.md").read_text(encoding="utf-8")
+    assert out_of_sample_markdown(res) in doc          # docs/gpu-regimes.md holds the table the code makes
+
+
+# README quotes H200 decode at batch 1 (1024-token prompt) per regime: J/token [low, high]
+README_H200 = {("smollm2", "hardware"): "0.040 [0.028, 0.065]", ("smollm2", "eager"): "3.6 [3.4, 6.9]",
+               ("smollm2", "hf-generate"): "3.2 [3.0, 4.9]", ("qwen7b", "hardware"): "1.95\n  [1.36, 3.11]",
+               ("qwen7b", "eager"): "4.7 [4.5, 8.9]", ("qwen7b", "hf-generate"): "4.6 [4.3, 7.0]"}
+
+
+@pytest.mark.parametrize("key", sorted(README_H200))
+def test_readme_h200_numbers_are_the_model_s(key):
+    model, regime = key
+    quoted = README_H200[key]
+    assert quoted in (ROOT / "README.md").read_text(encoding="utf-8")
+    shape = hm.SMOLLM2_135M if model == "smollm2" else hm.QWEN25_7B
+    p = hm.predict_forward(hm.get_gpu("h200"), shape, "decode", batch=1, prompt_len=1024, context=1088, regime=regime)
+    nums = [float(x) for x in quoted.replace("[", " ").replace("]", " ").replace(",", " ").split()]
+    for have, key_ in zip(nums, ("energy_per_token_j", "energy_per_token_j_low", "energy_per_token_j_high")):
+        assert have == pytest.approx(float(p[key_]), rel=0.035), (key_, have, p[key_])
 
 
 def test_regime_changes_the_answer_and_results_carry_it():
@@ -268,7 +314,7 @@ def test_regime_changes_the_answer_and_results_carry_it():
     assert hw["bound"] == "memory" and eager["bound"] == gen["bound"] == "host"
     assert eager["latency_per_token_s"] > 100 * hw["latency_per_token_s"]
     reg = FITTED_REGIMES[("h200_sxm", "hf-generate")]
-    assert gen["latency_per_token_s"] == pytest.approx(30 * reg.host_s_per_layer + reg.host_s_per_step)
+    assert gen["latency_per_token_s"] == pytest.approx(30 * reg.decode_host_s_per_layer + reg.host_s_per_step)
     for p in (hw, eager, gen):
         assert p["view"] == "power x time" and p["calibrated"] is True
         assert p["energy_per_token_j_low"] <= p["energy_per_token_j"] <= p["energy_per_token_j_high"]
