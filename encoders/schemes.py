@@ -124,8 +124,12 @@ def encode(
         T = sch.steps_needed(lo, hi)
     T = check_T(T)
     if sch.max_steps is not None and T > sch.max_steps:
-        raise ValueError(f"T={T} exceeds {sch.max_steps} steps for a bitwise scheme")
+        raise ValueError(f"T={T} exceeds {sch.max_steps} steps for scheme {scheme!r}")
     rlo, rhi = sch.count_range(T)
+    if sch.graded and T and (lo < rlo or hi > rhi):
+        bad = lo if lo < rlo else hi
+        raise ValueError(f"value {bad} does not fit the {sch.payload_bits}-bit payload of scheme {scheme!r} "
+                         f"([{rlo}, {rhi}]); clip the counts or use more payload bits")
     if lo < rlo or hi > rhi:
         bad = lo if lo < rlo else hi
         need = max(sch.steps_for_value(lo), sch.steps_for_value(hi))
@@ -136,6 +140,9 @@ def encode(
     c = narrow_int(t, min(lo, 0), max(hi, 0))
     if sch.bitwise and T >= torch.iinfo(c.dtype).bits:
         c = c.to(torch.int64)  # every shift stays below the word width
+    if sch.graded:  # one step whose value is the payload (int8 up to 8 bits, wider beyond)
+        out = c.to(narrow_int(c[:0], -sch.payload_max, sch.payload_max).dtype).unsqueeze(0)[:T].clone()
+        return _wrap(out.cpu().numpy() if was_numpy else out, was_numpy)
     ops, arr = ops_for(c)
     out = encode_steps(ops, arr, sch, T, bit_order == "msb")
     return _wrap(out, was_numpy)
@@ -166,12 +173,21 @@ def decode(
         s, _ = integer_counts(s, "spikes")
     if s.numel():
         lo, hi = (int(v) for v in torch.aminmax(s))
-        allowed_lo = sch.spike_values[0]
-        if lo < allowed_lo or hi > 1:
+        allowed_lo, allowed_hi = sch.spike_values
+        if lo < allowed_lo or hi > allowed_hi:
             raise ValueError(
-                f"spike values for scheme {scheme!r} must lie in [{allowed_lo}, 1]; "
+                f"spike values for scheme {scheme!r} must lie in [{allowed_lo}, {allowed_hi}]; "
                 f"found {lo if lo < allowed_lo else hi}"
             )
+    if sch.graded:  # payloads: the count is the sum of the (at most one) steps
+        if s.shape[0] > 1:
+            raise ValueError(f"a {scheme!r} train has at most 1 step, got {s.shape[0]}")
+        acc = s.to(torch.int64).sum(dim=0)
+        acc = acc.to(narrow_int(acc[:0], -sch.payload_max, sch.payload_max).dtype)
+        acc = _wrap(acc.cpu().numpy() if was_numpy else acc, was_numpy)
+        if dtype is not None:
+            acc = acc.astype(dtype) if isinstance(acc, np.ndarray) else acc.to(_torch_dtype(dtype))
+        return acc
     if s.dtype != torch.int8:
         s = s.to(torch.int8)
     reach = sum(abs(int(v)) for v in sch.step_weights(s.shape[0], bit_order))
