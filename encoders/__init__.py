@@ -14,6 +14,7 @@ from .code import (
     SpikeCode,
     check_bit_order,
     get_scheme,
+    naf_digits,
     scheme_names,
 )
 from .events import EVENT_DTYPE, PackedSpikes, SpikeEvents, from_events, pack_spikes, to_events, unpack_spikes
@@ -35,7 +36,7 @@ from .schemes import (
 
 __all__ = [
     "BIT_ORDERS", "DEFAULT_SCHEME", "MAX_ACCUMULATED_STEPS", "MAX_BITWISE_STEPS", "REGISTRY", "Scheme", "SpikeCode",
-    "check_bit_order", "get_scheme", "scheme_names",
+    "check_bit_order", "get_scheme", "naf_digits", "scheme_names",
     "BIPOLAR", "BITWISE", "EVENT_DTYPE", "SCHEMES", "SIGNED", "VTH_MAX", "VTH_MIN",
     "PackedSpikes", "SpikeCounts", "SpikeEvents",
     "check_scheme", "clip_counts", "count_range", "decode", "default_steps", "encode",
