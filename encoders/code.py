@@ -140,9 +140,7 @@ class Scheme:
 
     @property
     def max_steps(self) -> int | None:
-        """Longest train (bitwise: :data:`MAX_BITWISE_STEPS`; graded: 1; rate codes: unbounded)."""
-        if self.graded:
-            return 1
+        """Longest train (bitwise: :data:`MAX_BITWISE_STEPS`; rate and graded codes: unbounded)."""
         return MAX_BITWISE_STEPS if self.bitwise else None
 
     @property

@@ -140,8 +140,11 @@ def encode(
     c = narrow_int(t, min(lo, 0), max(hi, 0))
     if sch.bitwise and T >= torch.iinfo(c.dtype).bits:
         c = c.to(torch.int64)  # every shift stays below the word width
-    if sch.graded:  # one step whose value is the payload (int8 up to 8 bits, wider beyond)
-        out = c.to(narrow_int(c[:0], -sch.payload_max, sch.payload_max).dtype).unsqueeze(0)[:T].clone()
+    if sch.graded:  # the payload at step 0 (T = 1 suffices; later steps silent); int8 up to 8 bits
+        dt = narrow_int(c[:0], -sch.payload_max, sch.payload_max).dtype
+        out = torch.zeros((T,) + tuple(c.shape), dtype=dt, device=c.device)
+        if T:
+            out[0] = c
         return _wrap(out.cpu().numpy() if was_numpy else out, was_numpy)
     ops, arr = ops_for(c)
     out = encode_steps(ops, arr, sch, T, bit_order == "msb")
@@ -179,9 +182,7 @@ def decode(
                 f"spike values for scheme {scheme!r} must lie in [{allowed_lo}, {allowed_hi}]; "
                 f"found {lo if lo < allowed_lo else hi}"
             )
-    if sch.graded:  # payloads: the count is the sum of the (at most one) steps
-        if s.shape[0] > 1:
-            raise ValueError(f"a {scheme!r} train has at most 1 step, got {s.shape[0]}")
+    if sch.graded:  # payloads: the count is the sum of the steps' payloads
         acc = s.to(torch.int64).sum(dim=0)
         acc = acc.to(narrow_int(acc[:0], -sch.payload_max, sch.payload_max).dtype)
         acc = _wrap(acc.cpu().numpy() if was_numpy else acc, was_numpy)

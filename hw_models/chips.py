@@ -87,6 +87,10 @@ class NeuromorphicChip:
         cores_per_tile: cores that share a router (no mesh hop between them).
         max_axons_per_core: input (fan-in) limit per core, 0 = memory-limited only.
         max_neurons_per_core: output limit per core, 0 = memory-limited only.
+        payload_bits: largest integer payload a spike can carry (graded spikes); 0 = binary
+            spikes only (such a chip refuses graded-spike activity).
+        mac_extra_pj: extra energy of a synaptic op that multiplies a graded payload by the
+            weight instead of adding the weight (pJ).
         sources: field name -> citation, or the assumption made.
     """
 
@@ -115,6 +119,8 @@ class NeuromorphicChip:
     cores_per_tile: int = 1
     max_axons_per_core: int = 0
     max_neurons_per_core: int = 0
+    payload_bits: int = 0
+    mac_extra_pj: float = 0.0
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +131,9 @@ class NeuromorphicChip:
             finite_nonneg(owner, name, getattr(self, name))
         positive(owner, "node_nm", self.node_nm)
         positive(owner, "synop_pj", self.synop_pj)
+        finite_nonneg(owner, "mac_extra_pj", self.mac_extra_pj)
+        if isinstance(self.payload_bits, bool) or not isinstance(self.payload_bits, int) or not 0 <= self.payload_bits <= 32:
+            raise ValueError(f"{owner}: payload_bits must be an integer in [0, 32], got {self.payload_bits!r}")
         for name in _INT_FIELDS:
             positive_int(owner, name, getattr(self, name))
         for name in _LIMIT_FIELDS:
@@ -296,6 +305,8 @@ LOIHI2 = NeuromorphicChip(
     cores_per_tile=1,              # ASSUMPTION: not published; every core its own router stop
     max_axons_per_core=0,          # not published
     max_neurons_per_core=8192,     # DERIVED: 1 M neurons / 128 cores (tech brief 2021)
+    payload_bits=32,               # Intel Loihi 2 technology brief 2021: graded spikes with integer payloads up to 32 bits
+    mac_extra_pj=table_for_node(7.0).int8_mult,  # ESTIMATE: payload x weight adds an INT8 multiply (7 nm op table, 0.07 pJ)
     sources={
         "node_nm": "Intel Loihi 2 technology brief 2021: Intel 4 process (7 nm class)",
         "cores": "Intel Loihi 2 technology brief 2021: 128 neuromorphic cores",
@@ -426,6 +437,8 @@ SPINNAKER2 = NeuromorphicChip(
     cores_per_tile=4,              # Hoeppner et al. 2021: quad-PE (QPE) shares a router
     max_axons_per_core=0,
     max_neurons_per_core=0,
+    payload_bits=32,               # Furber et al., Proc. IEEE 2014: multicast packets carry an optional 32-bit payload
+    mac_extra_pj=0.0,              # synop_pj above is already an INT8 MAC (the PE's MAC array)
     sources={
         "node_nm": "Hoeppner et al., arXiv:2103.08392 (2021): 22 nm FDSOI",
         "cores": "Hoeppner et al. 2021; Gonzalez et al., arXiv:2401.04491 (2024): 152 PEs per chip",

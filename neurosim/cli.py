@@ -180,9 +180,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         budgets = {k: int(v) for k, v in budgets.items()}
     except ValueError as e:
         raise CLIError(f"--budget takes SCHEME=T with an integer T: {e}") from e
+    from analysis.stats import SpikeStats
+
+    from .code_energy import compare_with_energy
+
     with _open_trace(args.trace) as tr:
-        rows = compare_encoders(_stats_of(tr, args.quiet), budgets=budgets, bit_order=args.bit_order)
-    print(comparison_markdown(rows))
+        stats = _stats_of(tr, args.quiet)
+        rows = compare_encoders(stats, budgets=budgets, bit_order=args.bit_order)  # checks the budgets
+        delta = SpikeStats(stats.window, delta=True).update_trace(tr, progress=not args.quiet, chunk_rows=2048)
+    table, extra = compare_with_energy(stats, delta, budgets=budgets)
+    print(comparison_markdown(table, extra))
     if args.plot:
         from analysis.plots import plot_encoder_comparison, save_figure
 

@@ -106,7 +106,8 @@ def test_replay_equals_dense_integer_matmul(seed, tokens, in_f, out_f, group_siz
     assert a.synaptic_ops == a.events * out_f == a.acc_updates
 
 
-@pytest.mark.parametrize("scheme", encoders.SCHEMES)
+# graded payloads have a fixed width: counts beyond it are clipped (tests/test_codes_sim.py)
+@pytest.mark.parametrize("scheme", [s for s in encoders.SCHEMES if not encoders.get_scheme(s).graded])
 @pytest.mark.parametrize("bit_order", ["msb", "lsb"])
 def test_default_window_is_exact_on_heavy_tailed_counts(scheme, bit_order):
     rng = np.random.default_rng(1)
