@@ -1,4 +1,4 @@
-"""Integer spike count <-> dense spike train, for the five SpikingBrain / Int2Spike schemes.
+"""Integer spike count <-> dense spike train, for the SpikingBrain / Int2Spike schemes and two more.
 
 A spike train has shape ``[T, *counts.shape]`` and dtype int8. Step 0 comes first in time.
 Semantics and default step counts T follow the public Int2Spike reference encoders
@@ -12,7 +12,15 @@ scheme                    spikes       default T for counts c
 ``bitwise``               {0, 1}       max(1, ceil(log2(max(c) + 1)))   (c >= 0)
 ``bitwise-signed``        {-1, 0, 1}   ceil(log2(max(abs(c)) + 1))      sign-magnitude
 ``bitwise-twos``          {0, 1}       max(2, ceil(log2(max(abs(c)) + 1)) + 1)
+``bitwise-naf``           {-1, 0, 1}   bit_length(3 max(abs(c))) - 1     (<= ceil(log2(|c|+1)) + 1)
+``graded``                payload      1  (payload +-127 at 8 bits; wider counts clipped)
 ========================  ===========  ==========================================
+
+``bitwise-naf`` sends the non-adjacent form (signed digits, no two adjacent non-zero, MSB
+first): the signed binary representation with the fewest non-zero digits, so it never
+spikes more than ``bitwise-signed``; T digits carry ``|c| <= floor((2**(T+1) - 1) / 3)``,
+so T = 4 carries [-7, 7] (7 = 100-1) and up to +-10. ``graded`` (Loihi 2 graded spikes)
+sends one event per non-zero count whose integer payload is the count itself.
 
 Binary and ternary emit one unit per step while the remaining count is non-zero (ones
 first, then silence). Bitwise schemes emit one bit per step, most significant bit first

@@ -241,6 +241,8 @@ LOIHI = NeuromorphicChip(
     max_axons_per_core=4096,       # Davies 2018 p.89 constraint 4: N_axin <= 4,096
     max_neurons_per_core=1024,     # Davies 2018 p.89 constraint 1: 1,024 compartments per core
     sources={
+        "payload_bits": "Davies et al., IEEE Micro 2018: binary spike messages (no payload): 0",
+        "mac_extra_pj": "0: no graded payloads to multiply",
         "node_nm": "Davies 2018 p.95: Intel 14 nm FinFET",
         "cores": "Davies 2018 p.86: 128 neuromorphic cores",
         "synaptic_bytes_per_core": "Davies 2018 p.89 / Davies et al. Proc. IEEE 2021: 128 KB synaptic state per core",
@@ -308,6 +310,8 @@ LOIHI2 = NeuromorphicChip(
     payload_bits=32,               # Intel Loihi 2 technology brief 2021: graded spikes with integer payloads up to 32 bits
     mac_extra_pj=table_for_node(7.0).int8_mult,  # ESTIMATE: payload x weight adds an INT8 multiply (7 nm op table, 0.07 pJ)
     sources={
+        "payload_bits": "Intel Loihi 2 technology brief 2021: graded spikes, integer payloads up to 32 bits",
+        "mac_extra_pj": "ESTIMATE: INT8 multiply of the 7 nm op table (Jouppi et al. ISCA 2021), 0.07 pJ",
         "node_nm": "Intel Loihi 2 technology brief 2021: Intel 4 process (7 nm class)",
         "cores": "Intel Loihi 2 technology brief 2021: 128 neuromorphic cores",
         "synaptic_bytes_per_core": ("ASSUMPTION: 128 KB per core; press coverage of the brief: 128 KB flexibly "
@@ -371,6 +375,8 @@ TRUENORTH = NeuromorphicChip(
     max_axons_per_core=256,        # Merolla 2014: 256 axons per core
     max_neurons_per_core=256,      # Merolla 2014: 256 neurons per core
     sources={
+        "payload_bits": "Merolla et al., Science 2014: binary spikes only: 0",
+        "mac_extra_pj": "0: no graded payloads to multiply",
         "node_nm": "Merolla et al., Science 345(6197) 2014: Samsung 28 nm",
         "cores": "Merolla 2014: 4,096 neurosynaptic cores, 1 M neurons, 256 M synapses",
         "synaptic_bytes_per_core": ("Merolla 2014: 256x256 binary synapse crossbar per core = 8 KB; we count its "
@@ -440,6 +446,8 @@ SPINNAKER2 = NeuromorphicChip(
     payload_bits=32,               # Furber et al., Proc. IEEE 2014: multicast packets carry an optional 32-bit payload
     mac_extra_pj=0.0,              # synop_pj above is already an INT8 MAC (the PE's MAC array)
     sources={
+        "payload_bits": "Furber et al., Proc. IEEE 2014: multicast packets with an optional 32-bit payload",
+        "mac_extra_pj": "0: synop_pj is already an INT8 MAC of the PE MAC array",
         "node_nm": "Hoeppner et al., arXiv:2103.08392 (2021): 22 nm FDSOI",
         "cores": "Hoeppner et al. 2021; Gonzalez et al., arXiv:2401.04491 (2024): 152 PEs per chip",
         "synaptic_bytes_per_core": "Hoeppner et al. 2021: 128 KB SRAM per PE (OPTIMISTIC: all used for weights)",

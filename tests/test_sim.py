@@ -416,6 +416,15 @@ def _expected_events(counts: np.ndarray, scheme: str, T: int) -> int:
     c = counts.astype(np.int64)
     if scheme in ("binary", "ternary"):
         return int(np.abs(c).sum())
+    if scheme == "graded":  # one event per non-zero count
+        return int(np.count_nonzero(c))
+    if scheme == "bitwise-naf":  # Reitwiesner's digit loop: a digit wherever n is odd, n -= digit, n //= 2
+        n, total = np.abs(c), 0
+        while n.any():
+            odd = (n & 1) == 1
+            total += int(odd.sum())
+            n = np.where(odd, n - (2 - (n & 3)), n) >> 1
+        return total
     word = c % (1 << T) if scheme == "bitwise-twos" else np.abs(c)
     return int(sum(((word >> b) & 1).sum() for b in range(T)))
 
