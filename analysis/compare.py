@@ -38,11 +38,11 @@ from .tables import fmt_cell, markdown_table
 
 
 def bit_order_note(scheme: str, bit_order: str = "msb") -> str:
-    """How a scheme's steps are ordered, and that the other order sends the same events."""
+    """How a scheme's steps are ordered (bitwise: MSB or LSB first; the other order sends the
+    same events, steps reversed); n/a for rate and graded codes."""
     if not encoders.get_scheme(scheme).bitwise:
-        return "n/a (ones first)"
-    first, other = ("MSB", "LSB") if bit_order == "msb" else ("LSB", "MSB")
-    return f"{first} first ({other} first: same events, steps reversed)"
+        return "n/a"
+    return "MSB first" if bit_order == "msb" else "LSB first"
 
 
 def as_stats(source: Any, progress: bool = False) -> SpikeStats:
@@ -156,7 +156,7 @@ COLUMN_NOTE = (
     "layer at the scheme's fixed budget (each carries |s| <= 7), counts beyond it clipped. Events: non-zero "
     "spikes on the input lines, summed over layers (sign-split schemes use 2 lines per channel; a graded event "
     "carries its count as an integer payload); sparsity = 1 - events / (lines x T x counts); synaptic ops = "
-    "events x fan-out. '+ delta' sends s_t - s_(t-1) per channel (the first token of a prompt sends s_0)."
+    "events x fan-out; bit order: reversing it sends the same events, steps reversed. '+ delta' sends s_t - s_(t-1) per channel (the first token of a prompt sends s_0)."
 )
 
 

@@ -28,15 +28,18 @@ FRACTION_KEYS = frozenset({
 
 
 def fmt(value: Any) -> str:
-    """A table cell: floats with 4 significant digits (scientific when tiny or huge); None -> ''."""
+    """A table cell: floats with 4 significant digits (thousands separators from 1e4, scientific
+    below 1e-3 or from 1e12); None -> ''."""
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value)
     if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e6:
-            return f"{value:.0f}" if value else "0"
         if math.isnan(value):
             return "n/a"
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+        if 1e4 <= abs(value) < 1e12:  # 4 significant digits with thousands separators: 447,100
+            return f"{float(f'{value:.4g}'):,.0f}"
+        if value.is_integer() and abs(value) < 1e4:
+            return f"{value:.0f}"
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e12):
             return f"{value:.3e}"
         return f"{value:.4g}"
     return str(value)

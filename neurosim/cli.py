@@ -188,7 +188,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         stats = _stats_of(tr, args.quiet)
         rows = compare_encoders(stats, budgets=budgets, bit_order=args.bit_order)  # checks the budgets
         delta = SpikeStats(stats.window, delta=True).update_trace(tr, progress=not args.quiet, chunk_rows=2048)
-    table, extra = compare_with_energy(stats, delta, budgets=budgets)
+    table, extra = compare_with_energy(stats, delta, budgets=budgets, bit_order=args.bit_order)
     print(comparison_markdown(table, extra))
     if args.plot:
         from analysis.plots import plot_encoder_comparison, save_figure

@@ -64,7 +64,8 @@ def energy_per_token(stats: SpikeStats, scheme: str, T: int | None = None, chip:
 
 
 def compare_with_energy(stats: SpikeStats, delta: SpikeStats | None = None, chip: str = "loihi2",
-                        budgets: dict[str, int] | None = None) -> tuple[list[dict[str, Any]], dict[str, str]]:
+                        budgets: dict[str, int] | None = None,
+                        bit_order: str = "msb") -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Comparison rows of every scheme (then its ``+ delta`` variant) with an energy column.
 
     Returns ``(rows, extra)``: ``extra`` maps the energy key to its header, for
@@ -74,7 +75,7 @@ def compare_with_energy(stats: SpikeStats, delta: SpikeStats | None = None, chip
 
     key = f"energy_{chip}_uj"
     sets = [stats] + ([delta] if delta is not None else [])
-    per_set = [compare_encoders(s, budgets) for s in sets]
+    per_set = [compare_encoders(s, budgets, bit_order=bit_order) for s in sets]
     rows: list[dict[str, Any]] = []
     for i, scheme in enumerate(encoders.SCHEMES):
         for s, rs in zip(sets, per_set):

@@ -58,7 +58,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:11
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #4c72b0;padding-bottom:.3em}h2{margin-top:1.8em;color:#2c4a7c}
 table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#eef2f8}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#eef2f8}td{white-space:nowrap}
 td:first-child,th:first-child{text-align:left}tr:nth-child(even) td{background:#fafafa}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}p{max-width:60em}
 .scroll{overflow-x:auto;max-width:100%}.scroll table{margin:.4em 0}

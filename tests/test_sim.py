@@ -397,7 +397,8 @@ def test_real_trace_replays_exactly(smollm, smollm_trace):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scheme", encoders.SCHEMES)
+# graded payloads are 8 bits wide: real outliers are clipped, never exact (tests/test_codes_sim.py)
+@pytest.mark.parametrize("scheme", [s for s in encoders.SCHEMES if not encoders.get_scheme(s).graded])
 def test_real_counts_exact_default_windows(smollm, smollm_trace, scheme):
     """Every scheme at its exact (unclipped) window on the heaviest-tailed real layers."""
     mods = dict(smollm.model.named_modules())

@@ -241,9 +241,10 @@ def _check_records(p: Path, meta: dict[str, Any], rec: np.ndarray) -> None:
         raise ValueError(f"{p}: corrupt records: token outside the header's token range")
     if (rec["neuron"].astype(np.int64) >= meta["n_neurons"]).any() or (rec["neuron"].astype(np.int64) < 0).any():
         raise ValueError(f"{p}: corrupt records: neuron outside [0, {meta['n_neurons']})")
-    if meta["version"] == AER_VERSION and not np.isin(rec["polarity"], (-1, 1)).all():
+    graded = encoders.get_scheme(meta["scheme"]).graded
+    if not graded and not np.isin(rec["polarity"], (-1, 1)).all():
         raise ValueError(f"{p}: corrupt records: polarity must be +1 or -1")
-    if meta["version"] == AER_VERSION_PAYLOAD and (rec["polarity"] == 0).any():
+    if graded and (rec["polarity"] == 0).any():
         raise ValueError(f"{p}: corrupt records: a graded event's payload must be non-zero")
     if (rec["layer"] != meta["layer_id"]).any():
         raise ValueError(f"{p}: corrupt records: layer id differs from the header's {meta['layer_id']}")
