@@ -153,7 +153,7 @@ _MD_COLUMNS = {
 }
 COLUMN_NOTE = (
     "Lossless T: each layer at the fewest steps that carry all its counts (nothing clipped); budget T: every "
-    "layer at the scheme's fixed budget (each carries |s| <= 7), counts beyond it clipped. Events: non-zero "
+    "layer at the scheme's fixed budget (each carries at least |s| <= 7), counts beyond it clipped. Events: non-zero "
     "spikes on the input lines, summed over layers (sign-split schemes use 2 lines per channel; a graded event "
     "carries its count as an integer payload); sparsity = 1 - events / (lines x T x counts); synaptic ops = "
     "events x fan-out; bit order: reversing it sends the same events, steps reversed. '+ delta' sends s_t - s_(t-1) per channel (the first token of a prompt sends s_0)."
