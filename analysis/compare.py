@@ -138,7 +138,7 @@ def _row(layers: list[LayerStats], scheme: str, budget: int, bit_order: str) -> 
 
 
 _MD_COLUMNS = {
-    "code": "code",
+    "code": "scheme",
     "lines_per_channel": "lines per channel",
     "steps_needed": "lossless T (steps, largest layer)",
     "events_per_token": "events/token at lossless T",
@@ -175,9 +175,9 @@ def comparison_display(rows: list[dict[str, Any]], extra: dict[str, str] | None 
 
 
 def comparison_markdown(rows: list[dict[str, Any]], extra: dict[str, str] | None = None) -> str:
-    """Markdown table of :func:`compare_encoders` rows (model rows; per-layer rows get a layer column),
-    with :data:`COLUMN_NOTE` under it."""
-    return markdown_table(comparison_display(rows, extra)) + "\n\n" + COLUMN_NOTE
+    """Markdown table of :func:`compare_encoders` rows (model rows; per-layer rows get a layer column);
+    :data:`COLUMN_NOTE` says what the columns mean (print it under the table)."""
+    return markdown_table(comparison_display(rows, extra))
 
 
 def comparison_to_hdf5(group: Any, rows: list[dict[str, Any]]) -> None:

@@ -173,7 +173,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Encoder comparison table of a trace."""
-    from analysis.compare import compare_encoders, comparison_markdown
+    from analysis.compare import COLUMN_NOTE, compare_encoders, comparison_markdown
 
     budgets = dict(b.split("=", 1) for b in args.budget) if args.budget else {}
     try:
@@ -190,6 +190,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         delta = SpikeStats(stats.window, delta=True).update_trace(tr, progress=not args.quiet, chunk_rows=2048)
     table, extra = compare_with_energy(stats, delta, budgets=budgets, bit_order=args.bit_order)
     print(comparison_markdown(table, extra))
+    print("\n" + COLUMN_NOTE)
     if args.plot:
         from analysis.plots import plot_encoder_comparison, save_figure
 
