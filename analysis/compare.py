@@ -33,7 +33,7 @@ import encoders
 from .stats_accumulator import SpikeStats
 from .stats_counters import LayerStats, check_window, window_range
 from .stats_reference import DEFAULT_BUDGETS
-from .tables import markdown_table
+from .tables import fmt_cell, markdown_table
 
 
 def lines_per_channel(scheme: str) -> int:
@@ -55,11 +55,11 @@ def train_sparsity(scheme: str, events: int | float, values: int, T: int) -> flo
 
 
 def bit_order_note(scheme: str, bit_order: str = "msb") -> str:
-    """How a scheme's steps are ordered, and that the other order sends the same events."""
+    """How a scheme's steps are ordered (bitwise: MSB or LSB first; the other order sends the
+    same events, steps reversed); n/a for rate and graded codes."""
     if not encoders.get_scheme(scheme).bitwise:
-        return "n/a (ones first)"
-    first, other = ("MSB", "LSB") if bit_order == "msb" else ("LSB", "MSB")
-    return f"{first} first ({other} first: same events, steps reversed)"
+        return "n/a"
+    return "MSB first" if bit_order == "msb" else "LSB first"
 
 
 def as_stats(source: Any, progress: bool = False) -> SpikeStats:
@@ -112,7 +112,11 @@ def compare_encoders(
                 row.update(_row([ls], scheme, chosen[scheme], bit_order))
                 rows.append(row)
         return rows
-    return [_row(layers, scheme, chosen[scheme], bit_order) for scheme in schemes]
+    rows = [_row(layers, scheme, chosen[scheme], bit_order) for scheme in schemes]
+    for r in rows:  # the code: the scheme, sent plain or as temporal differences (sigma-delta)
+        r["code"] = f"{r['scheme']} + delta" if stats.delta else r["scheme"]
+        r["delta"] = stats.delta
+    return rows
 
 
 def _row(layers: list[LayerStats], scheme: str, budget: int, bit_order: str) -> dict[str, Any]:
@@ -143,38 +147,63 @@ def _row(layers: list[LayerStats], scheme: str, budget: int, bit_order: str) -> 
         "sparsity_at_budget": train_sparsity(scheme, sum(ev_b), values, budget),
         "clipped_at_budget": clipped,
         "clipped_fraction_at_budget": clipped / values if values else float("nan"),
+        # events x fan-out (0 for layers whose fan-out is unknown)
+        "synops_per_token_at_budget": sum(e * ls.out_features / ls.state.rows
+                                          for e, ls in zip(ev_b, layers) if ls.state.rows),
         "firing_rate_per_step": (per_step / (lines * values)).tolist() if values else [],
     }
 
 
 _MD_COLUMNS = {
-    "scheme": "scheme",
-    "lines_per_channel": "lines/ch",
-    "steps_needed": "T needed (max layer)",
-    "events_per_token": "events/token (lossless)",
-    "sparsity": "sparsity (lossless T)",
-    "budget_steps": "budget T",
-    "budget_range": "range at budget",
-    "events_per_token_at_budget": "events/token @budget",
-    "sparsity_at_budget": "sparsity @budget",
-    "clipped_fraction_at_budget": "clipped @budget",
+    "code": "scheme",
+    "lines_per_channel": "lines per channel",
+    "steps_needed": "lossless T (steps, largest layer)",
+    "events_per_token": "events/token at lossless T",
+    "sparsity": "sparsity at lossless T",
+    "budget_steps": "budget T (steps)",
+    "budget_range": "counts carried at budget T",
+    "events_per_token_at_budget": "events/token at budget T",
+    "sparsity_at_budget": "sparsity at budget T",
+    "clipped_fraction_at_budget": "counts clipped at budget T",
+    "synops_per_token_at_budget": "synaptic ops/token at budget T",
     "bit_order": "bit order",
 }
+COLUMN_NOTE = (
+    "Lossless T: each layer at the fewest steps that carry all its counts (nothing clipped); budget T: every "
+    "layer at the scheme's fixed budget (each carries at least |s| <= 7), counts beyond it clipped. Events: non-zero "
+    "spikes on the input lines, summed over layers (sign-split schemes use 2 lines per channel; a graded event "
+    "carries its count as an integer payload); sparsity = 1 - events / (lines x T x counts); synaptic ops = "
+    "events x fan-out; bit order: reversing it sends the same events, steps reversed. '+ delta' sends s_t - s_(t-1) per channel (the first token of a prompt sends s_0)."
+)
 
 
 def comparison_caption(rows: list[dict[str, Any]]) -> str:
     """One line saying which window each column group uses and how much the budgets clip."""
-    clip = ", ".join(f"{r['scheme']} T = {r['budget_steps']}: {r['clipped_fraction_at_budget']:.2%}"
+    clip = ", ".join(f"{r.get('code', r['scheme'])} T = {r['budget_steps']}: {r['clipped_fraction_at_budget']:.2%}"
                      for r in rows if "layer" not in r)
     return ("Lossless columns: every layer at its own lossless T (nothing clipped). @budget columns: every layer "
             f"at the budget T, counts outside its range clipped ({clip}). Sparsity = 1 - events / "
             "(lines x values x T); binary and bitwise are sign-split (2 lines per channel).")
 
 
-def comparison_markdown(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of :func:`compare_encoders` rows (model rows; per-layer rows get a layer column)."""
-    cols = (["layer"] if rows and "layer" in rows[0] else []) + list(_MD_COLUMNS)
-    return markdown_table(rows, cols, _MD_COLUMNS)
+def comparison_display(rows: list[dict[str, Any]], extra: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """Rows of :func:`compare_encoders` as formatted cells under human headers (percentages,
+    4 significant digits); ``extra`` maps further keys (e.g. an energy column) to headers.
+    The per-step firing rates stay in the HDF5 output, not in the table."""
+    cols = {"layer": "layer"} if rows and "layer" in rows[0] else {}
+    cols.update(_MD_COLUMNS)
+    cols.update(extra or {})
+    out = []
+    for r in rows:
+        r = dict(r, code=r.get("code", r["scheme"]))
+        out.append({h: fmt_cell(k, r.get(k)) for k, h in cols.items()})
+    return out
+
+
+def comparison_markdown(rows: list[dict[str, Any]], extra: dict[str, str] | None = None) -> str:
+    """Markdown table of :func:`compare_encoders` rows (model rows; per-layer rows get a layer column);
+    :data:`COLUMN_NOTE` says what the columns mean (print it under the table)."""
+    return markdown_table(comparison_display(rows, extra))
 
 
 def comparison_to_hdf5(group: Any, rows: list[dict[str, Any]]) -> None:
@@ -183,7 +212,8 @@ def comparison_to_hdf5(group: Any, rows: list[dict[str, Any]]) -> None:
     group.attrs["definition"] = __doc__
     group.attrs["table_markdown"] = comparison_markdown(rows)
     for r in rows:
-        name = r["scheme"] if "layer" not in r else f"{r['layer']}:{r['scheme']}"
+        code = r.get("code", r["scheme"])
+        name = code if "layer" not in r else f"{r['layer']}:{code}"
         g = group.create_group(name)
         for key, val in r.items():
             if key == "firing_rate_per_step":

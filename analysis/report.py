@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from .compare import compare_encoders, comparison_markdown
+from .compare import COLUMN_NOTE, compare_encoders, comparison_markdown
 from .fileio import atomic_file
 from .plots import write_all_plots
 from .stats import REPORT_7B, REPORT_WINDOW, SpikeStats, write_stats
@@ -95,7 +95,7 @@ def analyze_trace(
             f"{trace.n_tokens} tokens, {len(stats.layers)} layers, k = {trace.k:g}; statistics in `{stats_path}`.",
             "## Headline numbers", headline_markdown(stats, name),
             "## Per role", role_markdown(stats),
-            "## Encoders", comparison_markdown(comparison),
+            "## Encoders", comparison_markdown(comparison), COLUMN_NOTE,
         ]
         if sweep:
             parts += ["## k sweep", sweep_markdown(sweep, name)]

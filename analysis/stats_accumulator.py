@@ -85,15 +85,20 @@ class SpikeStats:
     Args:
         window: the (scheme, T) window of the headline sparsity and of the per-token sparsity
             histogram; default the report's bitwise-signed 3-step window.
+        delta: count the temporal differences ``s_t - s_(t-1)`` (same layer and channel; the
+            first token of a prompt keeps ``s_0``) that a sigma-delta sender transmits,
+            instead of the counts themselves.
     """
 
-    def __init__(self, window: tuple[str, int] = REPORT_WINDOW) -> None:
+    def __init__(self, window: tuple[str, int] = REPORT_WINDOW, delta: bool = False) -> None:
         self.window = check_window(*window)
+        self.delta = bool(delta)
         self.layers: dict[str, LayerStats] = {}
 
     # -- accumulation -------------------------------------------------------------
 
-    def update(self, layer: Any, role: str | None, counts: Any, vth: Any = None) -> None:
+    def update(self, layer: Any, role: str | None, counts: Any, vth: Any = None,
+               prompt_starts: Any = None) -> None:
         """Add a chunk of token rows of one layer.
 
         Args:
@@ -103,11 +108,15 @@ class SpikeStats:
                 infers it from the name.
             counts: integer spike counts ``[tokens, channels]`` (numpy or torch).
             vth: ``[tokens]`` thresholds, or None.
+            prompt_starts: rows of this chunk that begin a new prompt (temporal statistics
+                never compare across them). None: the chunk continues the previous chunk of
+                this layer, if any (streaming one prompt in pieces gives the same result).
         """
-        self._update(layer, role, counts, vth)
+        self._update(layer, role, counts, vth, starts=prompt_starts)
 
     def _update(
-        self, layer: Any, role: str | None, counts: Any, vth: Any, reuse: LayerStats | None = None
+        self, layer: Any, role: str | None, counts: Any, vth: Any, reuse: LayerStats | None = None,
+        starts: Any = None,
     ) -> LayerStats:
         """:meth:`update`; ``reuse`` is the chunk statistics of the very same counts and vth
         already computed for another layer (q/k/v and gate/up share their input)."""
@@ -116,6 +125,11 @@ class SpikeStats:
         if c.shape[1] == 0:
             raise ValueError(f"layer {name!r}: counts have no channels (shape {c.shape})")
         v = _as_vth(vth, c.shape[0])
+        st = _as_starts(starts, c.shape[0])
+        raw = c
+        if self.delta and reuse is None:
+            prev = self._raw_tail(name)
+            c = delta_counts(c, st, prev if prev is not None and prev.shape[0] == c.shape[1] else None)
         ls = self.layers.get(name)
         if ls is None:
             ls = LayerStats(name, meta["role"], c.shape[1], meta["index"], meta["in_features"], meta["out_features"])
@@ -126,14 +140,31 @@ class SpikeStats:
             )
         if reuse is None:
             chunk = LayerStats(name, ls.role, ls.channels)
-            self._accumulate(chunk, c)
+            self._accumulate(chunk, c, st)
             if v is not None:
                 chunk.state._add_vth(v)
+            if self.delta and raw.shape[0]:
+                chunk.raw_tail = raw[-1].astype(np.int64)
         else:
-            chunk = LayerStats(name, ls.role, ls.channels, state=reuse.state, channel_active=reuse.channel_active)
+            chunk = LayerStats(name, ls.role, ls.channels, state=reuse.state, channel_active=reuse.channel_active,
+                               head=reuse.head, tail=reuse.tail)
+            if hasattr(reuse, "raw_tail"):
+                chunk.raw_tail = reuse.raw_tail
         ls.merge(chunk)
+        if self.delta and hasattr(chunk, "raw_tail"):
+            self._raw_tails[name] = chunk.raw_tail
         self.layers[name] = ls  # only after every check passed: bad input loses nothing
         return chunk
+
+    @property
+    def _raw_tails(self) -> dict[str, np.ndarray]:
+        if not hasattr(self, "_raw_tail_map"):
+            self._raw_tail_map: dict[str, np.ndarray] = {}
+        return self._raw_tail_map
+
+    def _raw_tail(self, name: str) -> np.ndarray | None:
+        """The last token's raw counts of ``name`` (delta statistics difference against it)."""
+        return self._raw_tails.get(name)
 
     def _layer_meta(self, layer: Any, role: str | None) -> tuple[str, dict]:
         if isinstance(layer, str):
@@ -158,8 +189,13 @@ class SpikeStats:
         }
         return name, meta
 
-    def _accumulate(self, ls: LayerStats, c: np.ndarray) -> None:
+    def _accumulate(self, ls: LayerStats, c: np.ndarray, starts: np.ndarray) -> None:
         st, C = ls.state, c.shape[1]
+        if c.shape[0]:
+            ls.head = None if (starts.size and starts[0] == 0) else c[0].copy()
+            ls.tail = c[-1].copy()
+        begins = np.zeros(c.shape[0], dtype=bool)
+        begins[starts] = True
         scheme, T = self.window
         ev_lut = window_events_lut(scheme, T)
         ev_ext = np.concatenate([ev_lut[:1], ev_lut, ev_lut[-1:]]).astype(np.int16)
@@ -175,6 +211,12 @@ class SpikeStats:
                 st._add_overflow(blk[(blk < -EXACT_MAX) | (blk > EXACT_MAX)].astype(np.int64))
             nz = idx != EXACT_MAX + 1
             ls.channel_active += nz.sum(axis=0, dtype=np.int64)
+            lo_row = max(r0, 1)  # temporal: each row against the previous one, not across prompts
+            if lo_row < r0 + blk.shape[0]:
+                keep = ~begins[lo_row : r0 + blk.shape[0]]
+                same = (c[lo_row : r0 + blk.shape[0]] == c[lo_row - 1 : r0 + blk.shape[0] - 1]).sum(axis=1)
+                st.temporal_same += int(same[keep].sum())
+                st.temporal_pairs += int(keep.sum()) * C
             zeros = C - nz.sum(axis=1, dtype=np.int64)
             st.token_silence_hist += _fraction_hist(zeros, C)
             ev = ev_ext[idx].sum(axis=1, dtype=np.int64)
@@ -201,11 +243,12 @@ class SpikeStats:
             return self._update_chunked(trace, int(chunk_rows), progress)
         items = trace.iter_layers() if hasattr(trace, "iter_layers") else trace
         total = len(trace.layers) if hasattr(trace, "layers") else None
+        starts = _trace_starts(trace)
         last: tuple[Any, Any, LayerStats] | None = None
         for info, counts, vth in _progress(items, total, "statistics", progress):
             # the trace yields the very same arrays for layers sharing an input
             same = last is not None and counts is last[0] and vth is last[1]
-            chunk = self._update(info, None, counts, vth, reuse=last[2] if same else None)
+            chunk = self._update(info, None, counts, vth, reuse=last[2] if same else None, starts=starts)
             last = (counts, vth, chunk)
         return self
 
@@ -214,13 +257,16 @@ class SpikeStats:
         for name in trace.layers:
             src = trace.source_of(name) if hasattr(trace, "source_of") else name
             groups.setdefault(src, []).append(trace.layer(name))
+        starts = _trace_starts(trace)
+        starts = np.zeros(1, np.int64) if starts is None else starts
         for src, infos in _progress(groups.items(), len(groups), "statistics", progress):
             for r0 in range(0, trace.n_tokens, chunk_rows):  # loop over row chunks
                 rows = slice(r0, r0 + chunk_rows)
                 counts, vth = trace.counts(src, rows), trace.vth(src, rows)
+                here = starts[(starts >= r0) & (starts < r0 + chunk_rows)] - r0
                 chunk = None
                 for info in infos:
-                    chunk = self._update(info, None, counts, vth, reuse=chunk)
+                    chunk = self._update(info, None, counts, vth, reuse=chunk, starts=here)
         return self
 
     @classmethod
@@ -234,11 +280,19 @@ class SpikeStats:
         return cls(window).update_trace(trace, progress, chunk_rows)
 
     def merge(self, other: "SpikeStats") -> "SpikeStats":
-        """Add ``other`` into this accumulator, exactly; returns self."""
+        """Add ``other`` into this accumulator, exactly; returns self.
+
+        Temporal counters: a layer of ``other`` whose first token continues a prompt (no
+        ``prompt_starts`` at its row 0) is compared with this accumulator's last token of
+        that layer, so pieces of one prompt merge exactly in token order; statistics of
+        separate prompts merge in any order.
+        """
         if not isinstance(other, SpikeStats):
             raise TypeError(f"can only merge SpikeStats, got {type(other).__name__}")
         if other.window != self.window:
             raise ValueError(f"cannot merge statistics with window {other.window} into window {self.window}")
+        if other.delta != self.delta:
+            raise ValueError("cannot merge statistics of temporal differences (delta) with statistics of counts")
         for name, ols in other.layers.items():  # check everything before changing anything
             mine = self.layers.get(name)
             if mine is not None and (mine.channels, mine.role) != (ols.channels, ols.role):
@@ -315,6 +369,7 @@ class SpikeStats:
             "frac_abs_gt_16": st.frac_abs_gt(16),
             "max_abs_count": st.max_abs(),
             "clipped_fraction": st.clipped(scheme, T) / st.values if st.values else float("nan"),
+            "temporal_sparsity": st.temporal_sparsity(),
             "channels": st.channels,
             "never_firing_channels": st.never_firing,
             "never_firing_fraction": st.never_firing / st.channels if st.channels else float("nan"),
@@ -348,6 +403,40 @@ class SpikeStats:
     def from_hdf5(cls, group: Any) -> "SpikeStats":
         """Read what :meth:`to_hdf5` wrote (exactly; derived summaries are recomputed, not read)."""
         return stats_from_hdf5(cls, group)
+
+
+def _as_starts(starts: Any, rows: int) -> np.ndarray:
+    """Prompt-start rows of a chunk as a sorted int64 array inside ``[0, rows)`` (ValueError otherwise)."""
+    if starts is None:
+        return np.zeros(0, np.int64)
+    s = np.unique(np.asarray(starts, dtype=np.int64).reshape(-1))
+    s = s[s < rows] if rows else s[:0]  # a prompt starting at the chunk's end begins in the next one
+    if s.size and s[0] < 0:
+        raise ValueError(f"prompt_starts must be non-negative row indices, got {s[0]}")
+    return s
+
+
+def _trace_starts(trace: Any) -> np.ndarray | None:
+    """A trace's prompt starts (None for a plain iterable of (layer, counts, vth))."""
+    st = getattr(trace, "prompt_starts", None)
+    return None if st is None else np.asarray(st, dtype=np.int64).reshape(-1)
+
+
+def delta_counts(counts: np.ndarray, starts: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
+    """Temporal differences ``d_t = s_t - s_(t-1)`` of ``[tokens, channels]`` counts (int64).
+
+    A row in ``starts`` begins a prompt and keeps ``s_t`` (a sigma-delta sender's first
+    token); row 0 differences against ``prev`` (the previous chunk's last row) unless it
+    begins a prompt or ``prev`` is None.
+    """
+    c = np.asarray(counts, dtype=np.int64)
+    d = c.copy()
+    d[1:] -= c[:-1]
+    if c.shape[0] and prev is not None:
+        d[0] -= np.asarray(prev, dtype=np.int64)
+    if starts.size:
+        d[starts] = c[starts]
+    return d
 
 
 def _progress(items: Iterable, total: int | None, desc: str, enabled: bool) -> Iterator:

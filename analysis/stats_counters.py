@@ -90,7 +90,7 @@ def window_steps_lut(scheme: str, T: int, bit_order: str = "msb") -> np.ndarray:
     v = np.clip(_EXACT_VALUES, lo, hi)
     if encoders.get_scheme(scheme).needs_sign_split:
         v = np.abs(v)
-    lut = np.abs(encoders.encode(v, scheme, T=T, bit_order=bit_order)).astype(np.int8)
+    lut = (encoders.encode(v, scheme, T=T, bit_order=bit_order) != 0).astype(np.int8)  # graded: payload != 0
     lut.setflags(write=False)
     return lut
 
@@ -125,6 +125,12 @@ class CountState:
             (two's-complement step needs).
         over_sum_abs, over_pop_pos, over_pop_neg, over_pop_negm1: sums over overflow values of
             ``|s|``, ``popcount(s)`` (s > 0), ``popcount(|s|)`` and ``popcount(-s-1)`` (s < 0).
+        over_pop_naf: sum over overflow values of the non-zero NAF digits of ``|s|``;
+            over_naf_len: int64 ``[65]``, overflow values by NAF length of ``|s|`` (both 0 in
+            statistics written before bitwise-naf existed).
+        temporal_same, temporal_pairs: (token, channel) values equal to the same channel's
+            value at the previous token of the same prompt, and how many values had a
+            previous token (every token but each prompt's first, times channels).
         lo, hi: smallest and largest value seen (None before any).
         token_silence_hist, token_sparsity_hist: int64 ``[100]``, per token (per layer) silence
             and window sparsity in bins of width 0.01 (1.0 goes to the last bin).
@@ -145,6 +151,10 @@ class CountState:
     over_pop_pos: int = 0
     over_pop_neg: int = 0
     over_pop_negm1: int = 0
+    over_pop_naf: int = 0
+    over_naf_len: np.ndarray = field(default_factory=lambda: np.zeros(MAX_BITS + 1, np.int64))
+    temporal_same: int = 0
+    temporal_pairs: int = 0
     lo: int | None = None
     hi: int | None = None
     token_silence_hist: np.ndarray = field(default_factory=lambda: np.zeros(FRACTION_BINS, np.int64))
@@ -197,6 +207,10 @@ class CountState:
     def active(self) -> int:
         """Values with s != 0."""
         return self.values - self.zeros
+
+    def temporal_sparsity(self) -> float:
+        """Fraction of values unchanged from the previous token (same layer, channel, prompt)."""
+        return self.temporal_same / self.temporal_pairs if self.temporal_pairs else float("nan")
 
     def silence(self) -> float:
         """Fraction of values with s == 0."""
@@ -301,6 +315,8 @@ class CountState:
             return exact + sch.events_per_count * int(self.over_pos.sum() + self.over_neg.sum())
         if sch.rate:
             return exact + self.over_sum_abs
+        if sch.naf:
+            return exact + self.over_pop_naf
         return exact + self.over_pop_pos + self.over_pop_neg
 
     def steps_hist(self, scheme: str) -> tuple[np.ndarray, np.ndarray]:
@@ -311,12 +327,19 @@ class CountState:
         power-of-two bins ``[2**(b-1), 2**b)``.
         """
         sch = encoders.get_scheme(scheme)
+        if sch.graded:  # one step for every non-zero count (payloads beyond the bits are clipped)
+            counts = np.zeros(MAX_BITS + 1, np.int64)
+            counts[0], counts[1] = self.zeros, self.values - self.zeros
+            return np.arange(MAX_BITS + 1, dtype=np.int64), counts
         if sch.rate:
             over = self.abs_over_hist()
             edges = np.concatenate([np.arange(EXACT_MAX + 1), 2 ** (np.arange(11, MAX_BITS) - 1)])
             return edges.astype(np.int64), np.concatenate([self.abs_hist(), over[11:]])
         counts = np.zeros(MAX_BITS + 1, np.int64)
-        if not sch.twos:
+        if sch.naf:  # NAF of n: bit_length(3|n|) - 1 digits
+            np.add.at(counts, np.maximum(bit_length(3 * np.abs(_EXACT_VALUES)) - 1, 0), self.hist)
+            counts += self.over_naf_len
+        elif not sch.twos:
             np.add.at(counts, bit_length(np.abs(_EXACT_VALUES)), self.hist)
             counts[: MAX_BITS] += self.abs_over_hist()
         else:
@@ -370,6 +393,10 @@ class CountState:
         self.over_pop_pos += int(popcount(pos).sum())
         self.over_pop_neg += int(popcount(neg).sum())
         self.over_pop_negm1 += int(popcount(neg - 1).sum())
+        for mag in (pos, neg):
+            plus, minus = encoders.naf_digits(mag)
+            self.over_pop_naf += int(popcount(plus | minus).sum())
+            self.over_naf_len += np.bincount(bit_length(3 * mag) - 1, minlength=MAX_BITS + 1)[: MAX_BITS + 1]
 
     def _add_vth(self, vth: np.ndarray) -> None:
         v = vth.astype(np.float64)
@@ -401,6 +428,11 @@ class LayerStats:
     out_features: int = 0
     state: CountState = field(default_factory=CountState)
     channel_active: np.ndarray | None = None  # int64 [channels]: tokens with s != 0 per channel
+    # Temporal carry (not stored in /stats): ``head`` is the first token's counts when that
+    # token continues a prompt begun before these rows (None when it starts a prompt), and
+    # ``tail`` the last token's counts, so merging consecutive chunks compares across the seam.
+    head: np.ndarray | None = field(default=None, compare=False, repr=False)
+    tail: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.channel_active is None:
@@ -417,6 +449,13 @@ class LayerStats:
                 f"layer {self.name!r}: cannot merge {other.channels} channels/role {other.role!r} "
                 f"into {self.channels} channels/role {self.role!r}"
             )
+        if other.head is not None and self.tail is not None:  # the seam between consecutive chunks
+            self.state.temporal_same += int(np.count_nonzero(self.tail == other.head))
+            self.state.temporal_pairs += self.channels
+        if not self.state.rows:
+            self.head = other.head
+        if other.state.rows:
+            self.tail = other.tail
         self.state.add(other.state, same_channels=True)
         self.channel_active += other.channel_active
         if self.index < 0:

@@ -35,4 +35,7 @@ DEFINITIONS: dict[str, str] = {
     "steps_needed": "Int2Spike default T for the data: max over the layer (encoders.steps_needed)",
     "unsigned_schemes": f"{' and '.join(encoders.scheme_names(signed=False))} are sign-split: two unipolar lines per channel",
     "vth": "adaptive threshold V_th = mean|x|/k per token, same units as the activations",
+    "temporal_sparsity": "fraction of values equal to the same channel's value at the previous token of the "
+                         "same prompt (each prompt's first token has no previous token and is not counted)",
+    "delta": "sigma-delta sending: s_t - s_(t-1) per layer and channel, the first token of a prompt sends s_0",
 }

@@ -38,6 +38,7 @@ def stats_to_hdf5(stats: Any, group: Any) -> None:
     a = group.attrs
     a["stats_schema_version"] = STATS_SCHEMA_VERSION
     a["window_scheme"], a["window_steps"] = stats.window
+    a["delta"] = bool(getattr(stats, "delta", False))
     a["exact_max"] = EXACT_MAX
     a["fraction_bins"] = FRACTION_BINS
     a["vth_log10_range"] = np.array([VTH_LOG10_MIN, VTH_LOG10_MAX])
@@ -98,18 +99,20 @@ def stats_from_hdf5(cls: type, group: Any) -> Any:
         )
     if int(a["exact_max"]) != EXACT_MAX or int(a["fraction_bins"]) != FRACTION_BINS:
         raise ValueError("statistics were written with different histogram bins; they cannot be read exactly")
-    out = cls((_s(a["window_scheme"]), int(a["window_steps"])))
+    out = cls((_s(a["window_scheme"]), int(a["window_steps"])), delta=bool(a.get("delta", False)))
     g = group["layers"]
     try:
         cols = {key: g[key][()] for key in ("name", "role", "index", "channels", "in_features", "out_features",
-                                            "scalars", "channel_offsets", "channel_active", *_STATE_UNITS)}
+                                            "scalars", "channel_offsets", "channel_active", *_STATE_UNITS)
+                if key in g or key not in _OPTIONAL_STATE}
     except KeyError as e:
         raise ValueError(f"HDF5 group {group.name!r}: incomplete statistics ({e})") from None
     off = cols["channel_offsets"]
     for i in range(len(cols["name"])):  # loop over layers
         st = _read_state_json(_s(cols["scalars"][i]))
         for key in _STATE_UNITS:
-            setattr(st, key, np.asarray(cols[key][i], np.int64))
+            if key in cols:
+                setattr(st, key, np.asarray(cols[key][i], np.int64))
         ls = LayerStats(_s(cols["name"][i]), _s(cols["role"][i]), int(cols["channels"][i]), int(cols["index"][i]),
                         int(cols["in_features"][i]), int(cols["out_features"][i]), st,
                         np.asarray(cols["channel_active"][off[i] : off[i + 1]], np.int64))
@@ -129,8 +132,10 @@ _STATE_UNITS = {
     "token_silence_hist": ("tokens", "per-token silence fraction, bin i = [i/100, (i+1)/100)"),
     "token_sparsity_hist": ("tokens", "per-token sparsity in the window, bin i = [i/100, (i+1)/100)"),
     "vth_hist": ("tokens", "V_th in log10 bins: [under, 10**(-6 + i/20) .. , over]"),
+    "over_naf_len": ("values", "values |s| > exact_max by non-adjacent-form length of |s|"),
 }
-_BIG_INTS = ("vth_fixed", "over_sum_abs", "over_pop_pos", "over_pop_neg", "over_pop_negm1")  # may exceed int64
+_OPTIONAL_STATE = ("over_naf_len",)  # absent in statistics written before bitwise-naf: read as zeros
+_BIG_INTS = ("vth_fixed", "over_sum_abs", "over_pop_pos", "over_pop_neg", "over_pop_negm1", "over_pop_naf")  # may exceed int64
 
 
 def _state_json(st: CountState) -> str:

@@ -14,6 +14,7 @@ from .code import (
     SpikeCode,
     check_bit_order,
     get_scheme,
+    naf_digits,
     scheme_names,
 )
 # The rest needs torch (seconds to import on a busy machine): loaded on first use, so that
@@ -48,7 +49,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BIT_ORDERS", "DEFAULT_SCHEME", "MAX_ACCUMULATED_STEPS", "MAX_BITWISE_STEPS", "REGISTRY", "Scheme", "SpikeCode",
-    "check_bit_order", "get_scheme", "scheme_names",
+    "check_bit_order", "get_scheme", "naf_digits", "scheme_names",
     "BIPOLAR", "BITWISE", "EVENT_DTYPE", "SCHEMES", "SIGNED", "VTH_MAX", "VTH_MIN",
     "PackedSpikes", "SpikeCounts", "SpikeEvents",
     "check_scheme", "clip_counts", "count_range", "decode", "default_steps", "encode",

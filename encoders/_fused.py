@@ -87,6 +87,12 @@ def _threads() -> None:
         numba.set_num_threads(want)
 
 
+def covers(scheme: Scheme) -> bool:
+    """Whether :func:`encode_fused` writes ``scheme``'s trains: rate codes and plain bit codes
+    (NAF digits and graded payloads take the reference path)."""
+    return scheme.rate or (scheme.bitwise and not scheme.naf)
+
+
 def encode_fused(c: np.ndarray, scheme: Scheme, T: int, msb_first: bool) -> np.ndarray:
     """int8 train ``[T, *c.shape]`` of validated, in-range integer counts (same as
     ``encode_steps(NUMPY, ...)``)."""

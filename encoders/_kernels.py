@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .code import Scheme
+from .code import Scheme, naf_digits
 
 NUMPY = SimpleNamespace(
     empty_like=lambda a, shape, dtype: np.empty(shape, dtype=dtype),
@@ -76,6 +76,8 @@ def encode_steps(ops: SimpleNamespace, c: Any, scheme: Scheme, T: int, msb_first
             if sign is not None:
                 ops.mul(out[s0:s1], sign[None], out[s0:s1])
         return out
+    if scheme.naf:  # signed digits: +1 where the plus mask has the bit, -1 where the minus mask has it
+        return _encode_naf(ops, c, T, msb_first, out)
     # Bitwise: bit ``shift`` of the magnitude (sign-magnitude) or of the two's-complement
     # pattern (arithmetic shifts of a signed integer give exactly those bits).
     mag = ops.abs(c) if scheme.bipolar else c
@@ -108,3 +110,28 @@ def decode_steps(ops: SimpleNamespace, s: Any, scheme: Scheme, msb_first: bool, 
         else:
             ops.add(acc, s[step], acc)
     return acc
+
+
+def _encode_naf(ops: SimpleNamespace, c: Any, T: int, msb_first: bool, out: Any) -> Any:
+    """Non-adjacent-form digits of ``c`` (sign applied), one per step, into ``out``."""
+    mag = ops.abs(c)
+    if ops is NUMPY:
+        plus, minus = (m.astype(np.int64) for m in naf_digits(mag))
+    else:  # the same identity with torch ops
+        m = mag.to(torch.int64)
+        h = m >> 1
+        x = m + h
+        cc = h ^ x
+        plus, minus = x & cc, h & cc
+    sign = ops.sign(c)
+    tmp = ops.empty_like(plus, tuple(plus.shape), plus.dtype)
+    for step in range(T):
+        shift = T - 1 - step if msb_first else step
+        ops.rshift(plus, shift, tmp)
+        ops.band(tmp, 1, tmp)
+        ops.copy(out[step], tmp)
+        ops.rshift(minus, shift, tmp)
+        ops.band(tmp, 1, tmp)
+        ops.sub(out[step], tmp, out[step])
+        ops.mul(out[step], sign, out[step])
+    return out

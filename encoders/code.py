@@ -11,7 +11,7 @@ integer payload (graded spikes), which change how events and bytes are counted d
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -48,6 +48,21 @@ def _popcount(a: np.ndarray) -> np.ndarray:
     return np.array([bin(int(v) & (2**64 - 1)).count("1") for v in a.ravel()], dtype=np.int64).reshape(a.shape)
 
 
+def naf_digits(mag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-adjacent form of non-negative integers as two bit masks ``(plus, minus)`` (int64).
+
+    ``mag = plus - minus``; no two adjacent bits of ``plus | minus`` are set. Prodinger's
+    identity (Reitwiesner's NAF without a digit loop): with ``h = mag >> 1`` and
+    ``x = mag + h``, the non-zero digits are the bits of ``c = h ^ x``; positive where
+    ``x`` has the bit, negative where ``h`` has it.
+    """
+    m = np.asarray(mag, dtype=np.int64)
+    h = m >> 1
+    x = m + h
+    c = h ^ x
+    return x & c, h & c
+
+
 @dataclass(frozen=True)
 class Scheme:
     """One spike code: how an integer count becomes spikes over ``T`` steps.
@@ -66,7 +81,9 @@ class Scheme:
         color: plot colour.
         events_per_count: hook for graded codes (1: one event per non-zero count); None for
             trains, where events are the non-zero steps.
-        payload_bits: hook for graded codes (bits of the integer each event carries); 0 for trains.
+        payload_bits: graded codes: bits of the signed integer each event carries (the
+            payload range is symmetric, +-(2**(bits-1) - 1)); 0 for trains.
+        naf: bitwise digits in non-adjacent form (signed digits, no two adjacent non-zero).
         description: one line for help texts.
     """
 
@@ -80,13 +97,36 @@ class Scheme:
     twos: bool = False
     events_per_count: int | None = None
     payload_bits: int = 0
+    naf: bool = False
     description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.events_per_count is not None and not 2 <= self.payload_bits <= 32:
+            raise ValueError(f"graded payload_bits must lie in [2, 32], got {self.payload_bits!r}")
 
     # -- derived facts --------------------------------------------------------------
     @property
+    def graded(self) -> bool:
+        """Graded spikes: one event per non-zero count, carrying the count as its payload."""
+        return self.events_per_count is not None
+
+    @property
+    def payload_max(self) -> int:
+        """Largest |payload| of a graded event (1 for unit spikes)."""
+        return 2 ** (self.payload_bits - 1) - 1 if self.graded else 1
+
+    def with_payload_bits(self, bits: int) -> "Scheme":
+        """This graded scheme with ``bits`` payload bits (ValueError for trains or bits outside [2, 32])."""
+        if not self.graded:
+            raise ValueError(f"scheme {self.name!r} sends unit spikes; only graded schemes carry payload bits")
+        if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
+            raise ValueError(f"payload bits must be an integer, got {bits!r}")
+        return replace(self, payload_bits=int(bits))
+
+    @property
     def rate(self) -> bool:
         """A rate code: one unit spike per step while the count lasts (binary, ternary)."""
-        return not self.bitwise
+        return not self.bitwise and not self.graded
 
     @property
     def needs_sign_split(self) -> bool:
@@ -100,12 +140,14 @@ class Scheme:
 
     @property
     def max_steps(self) -> int | None:
-        """Longest train (bitwise: :data:`MAX_BITWISE_STEPS`; rate codes: unbounded)."""
+        """Longest train (bitwise: :data:`MAX_BITWISE_STEPS`; rate and graded codes: unbounded)."""
         return MAX_BITWISE_STEPS if self.bitwise else None
 
     @property
     def spike_values(self) -> tuple[int, int]:
-        """Smallest and largest spike value on the wire: (-1, 1) bipolar, else (0, 1)."""
+        """Smallest and largest spike value on the wire: (-1, 1) bipolar, +-payload_max graded, else (0, 1)."""
+        if self.graded:
+            return -self.payload_max, self.payload_max
         return (-1 if self.bipolar else 0), 1
 
     @property
@@ -120,6 +162,12 @@ class Scheme:
     def count_range(self, T: int) -> tuple[int, int]:
         """Inclusive range of counts ``T`` steps carry."""
         T = check_T(T)
+        if self.graded:
+            top = self.payload_max if T else 0
+            return -top, top
+        if self.naf:  # largest T-digit NAF: 1010...1(0) = floor((2**(T+1) - 1) / 3)
+            top = (2 ** (T + 1) - 1) // 3
+            return -top, top
         top = 2**T - 1 if self.bitwise else T
         if self.twos:
             return (0, 0) if T == 0 else (-(2 ** (T - 1)), 2 ** (T - 1) - 1)
@@ -128,6 +176,10 @@ class Scheme:
     def steps_for_value(self, value: int) -> int:
         """Smallest T that carries the single count ``value``."""
         v = int(value)
+        if self.graded:
+            return 1 if v else 0
+        if self.naf:  # NAF of n has bit_length(3|n|) - 1 digits (<= bit_length(|n|) + 1)
+            return max(0, (3 * abs(v)).bit_length() - 1)
         if self.twos:  # -2**(n-1) fits in n bits, +2**(n-1) needs n+1
             return (v.bit_length() if v >= 0 else (-v - 1).bit_length()) + 1
         return abs(v).bit_length() if self.bitwise else abs(v)
@@ -136,6 +188,10 @@ class Scheme:
         """Default T (Int2Spike rule) for counts whose minimum is ``lo`` and maximum ``hi``."""
         lo, hi = int(lo), int(hi)
         mag = max(abs(lo), abs(hi))
+        if self.graded:
+            return 1
+        if self.naf:
+            return self.steps_for_value(mag)
         if self.twos:
             return max(2, mag.bit_length() + 1)
         if self.signed:
@@ -168,6 +224,9 @@ class Scheme:
             return np.abs(v)
         if self.twos:
             return _popcount(v & ((1 << T) - 1))
+        if self.naf:
+            pos, neg = naf_digits(np.abs(v))
+            return _popcount(pos | neg)
         return _popcount(np.abs(v))
 
     def check_counts_sign(self, lo: int) -> None:
@@ -199,7 +258,7 @@ class SpikeCode:
         check_bit_order(self.bit_order)
         cap = self.scheme.max_steps
         if cap is not None and self.T > cap:
-            raise ValueError(f"T={self.T} exceeds {cap} steps for a bitwise scheme")
+            raise ValueError(f"T={self.T} exceeds {cap} steps for scheme {self.scheme.name!r}")
 
     @property
     def name(self) -> str:
@@ -225,6 +284,12 @@ _SCHEMES = (
     Scheme("bitwise", False, False, True, 2, 3, "#c44e52", description="binary digits of s, one per step"),
     Scheme("bitwise-signed", True, True, True, 3, 3, "#8172b2", description="sign-magnitude bits (bitwise-ternary)"),
     Scheme("bitwise-twos", True, False, True, 4, 4, "#ccb974", twos=True, description="two's complement bits"),
+    # NAF of 7 is 100-1: four digits carry [-7, 7] (and up to +-10).
+    Scheme("bitwise-naf", True, True, True, 5, 4, "#937860", naf=True,
+           description="non-adjacent form: signed digits, fewest non-zero (never more spikes than sign-magnitude)"),
+    # Loihi 2 graded spikes (Intel, Loihi 2 technology brief 2021: integer payloads up to 32 bits).
+    Scheme("graded", True, True, False, 6, 1, "#da8bc3", events_per_count=1, payload_bits=8,
+           description="graded spike: one event per non-zero count carrying it as an 8-bit signed payload"),
 )
 REGISTRY: dict[str, Scheme] = {s.name: s for s in _SCHEMES}
 DEFAULT_SCHEME = "bitwise-signed"  # the report's bitwise-ternary code (arXiv:2509.05276 section 3)

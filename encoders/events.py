@@ -49,16 +49,23 @@ class SpikeEvents:
         return rec
 
 
-def to_events(spikes: ArrayLike) -> SpikeEvents:
-    """Dense spike train ``[T, *shape]`` (values in {-1, 0, 1}) -> :class:`SpikeEvents` (numpy)."""
+def to_events(spikes: ArrayLike, max_value: int = 1) -> SpikeEvents:
+    """Dense spike train ``[T, *shape]`` (values in {-1, 0, 1}) -> :class:`SpikeEvents` (numpy).
+
+    Graded trains pass ``max_value`` (their payload bound, at most 127): ``polarity`` then
+    holds each event's signed payload.
+    """
+    if isinstance(max_value, bool) or not isinstance(max_value, int) or not 1 <= max_value <= 127:
+        raise ValueError(f"max_value must be an integer in [1, 127] (int8 payloads), got {max_value!r}")
     s, _ = as_tensor(spikes, "spikes")
     if s.dim() < 1:
         raise ValueError("spikes must have a leading time axis: shape [T, *shape]")
     if s.is_floating_point():
         if not bool(torch.isfinite(s).all()) or bool((s != torch.round(s)).any()):
             raise ValueError("spikes must be integer-valued and finite")
-    if s.numel() and (int(s.min()) < -1 or int(s.max()) > 1):
-        raise ValueError("spike values must lie in {-1, 0, 1}")
+    if s.numel() and (int(s.min()) < -max_value or int(s.max()) > max_value):
+        raise ValueError("spike values must lie in {-1, 0, 1}" if max_value == 1
+                         else f"spike payloads must lie in [-{max_value}, {max_value}]")
     T, shape = int(s.shape[0]), tuple(int(d) for d in s.shape[1:])
     flat = s.reshape(T, int(np.prod(shape)) if shape else 1)
     nz = torch.nonzero(flat, as_tuple=True)  # row-major: sorted by step, then index

@@ -1,4 +1,4 @@
-"""Integer spike count <-> dense spike train, for the five SpikingBrain / Int2Spike schemes.
+"""Integer spike count <-> dense spike train, for the SpikingBrain / Int2Spike schemes and two more.
 
 A spike train has shape ``[T, *counts.shape]`` and dtype int8. Step 0 comes first in time.
 Semantics and default step counts T follow the public Int2Spike reference encoders
@@ -12,7 +12,15 @@ scheme                    spikes       default T for counts c
 ``bitwise``               {0, 1}       max(1, ceil(log2(max(c) + 1)))   (c >= 0)
 ``bitwise-signed``        {-1, 0, 1}   ceil(log2(max(abs(c)) + 1))      sign-magnitude
 ``bitwise-twos``          {0, 1}       max(2, ceil(log2(max(abs(c)) + 1)) + 1)
+``bitwise-naf``           {-1, 0, 1}   bit_length(3 max(abs(c))) - 1     (<= ceil(log2(|c|+1)) + 1)
+``graded``                payload      1  (payload +-127 at 8 bits; wider counts clipped)
 ========================  ===========  ==========================================
+
+``bitwise-naf`` sends the non-adjacent form (signed digits, no two adjacent non-zero, MSB
+first): the signed binary representation with the fewest non-zero digits, so it never
+spikes more than ``bitwise-signed``; T digits carry ``|c| <= floor((2**(T+1) - 1) / 3)``,
+so T = 4 carries [-7, 7] (7 = 100-1) and up to +-10. ``graded`` (Loihi 2 graded spikes)
+sends one event per non-zero count whose integer payload is the count itself.
 
 Binary and ternary emit one unit per step while the remaining count is non-zero (ones
 first, then silence). Bitwise schemes emit one bit per step, most significant bit first
@@ -138,8 +146,12 @@ def encode(
         T = sch.steps_needed(lo, hi)
     T = check_T(T)
     if sch.max_steps is not None and T > sch.max_steps:
-        raise ValueError(f"T={T} exceeds {sch.max_steps} steps for a bitwise scheme")
+        raise ValueError(f"T={T} exceeds {sch.max_steps} steps for scheme {scheme!r}")
     rlo, rhi = sch.count_range(T)
+    if sch.graded and T and (lo < rlo or hi > rhi):
+        bad = lo if lo < rlo else hi
+        raise ValueError(f"value {bad} does not fit the {sch.payload_bits}-bit payload of scheme {scheme!r} "
+                         f"([{rlo}, {rhi}]); clip the counts or use more payload bits")
     if lo < rlo or hi > rhi:
         bad = lo if lo < rlo else hi
         need = max(sch.steps_for_value(lo), sch.steps_for_value(hi))
@@ -148,12 +160,18 @@ def encode(
             f"it needs T >= {need}"
         )
     _check_train_size(sch, T, t, max_bytes)
-    if t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available():
+    if _fused.covers(sch) and t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available():
         # One pass over the counts as they are (no narrowing copy): the same train.
         return _wrap(_fused.encode_fused(t.numpy(), sch, T, bit_order == "msb"), was_numpy)
     c = narrow_int(t.reshape(1) if t.dim() == 0 else t, min(lo, 0), max(hi, 0))
     if sch.bitwise and T >= torch.iinfo(c.dtype).bits:
         c = c.to(torch.int64)  # every shift stays below the word width
+    if sch.graded:  # the payload at step 0 (T = 1 suffices; later steps silent); int8 up to 8 bits
+        dt = narrow_int(c[:0], -sch.payload_max, sch.payload_max).dtype
+        out = torch.zeros((T,) + tuple(c.shape), dtype=dt, device=c.device)
+        if T:
+            out[0] = c
+        return _wrap(out.reshape((T,) + tuple(t.shape)).cpu().numpy() if was_numpy else out.reshape((T,) + tuple(t.shape)), was_numpy)
     ops, arr = ops_for(c)
     out = encode_steps(ops, arr, sch, T, bit_order == "msb")
     return _wrap(out.reshape((T,) + tuple(t.shape)), was_numpy)
@@ -207,7 +225,7 @@ def decode(
         raise ValueError("spikes must have a leading time axis: shape [T, *shape]")
     if s.is_floating_point() or s.dtype == torch.bool or s.is_complex():
         s, _ = integer_counts(s, "spikes")
-    allowed_lo = sch.spike_values[0]
+    allowed_lo, allowed_hi = sch.spike_values
     if (s.dtype == torch.int8 and s.device.type == "cpu" and s.numel() >= _fused.MIN_ELEMENTS
             and s.shape[0] <= 62 and _fused.available()):
         # One pass: check the values and sum w_t * s_t; a bad value falls through to the
@@ -223,11 +241,18 @@ def decode(
             return acc
     if s.numel():
         lo, hi = (int(v) for v in torch.aminmax(s))
-        if lo < allowed_lo or hi > 1:
+        if lo < allowed_lo or hi > allowed_hi:
             raise ValueError(
-                f"spike values for scheme {scheme!r} must lie in [{allowed_lo}, 1]; "
+                f"spike values for scheme {scheme!r} must lie in [{allowed_lo}, {allowed_hi}]; "
                 f"found {lo if lo < allowed_lo else hi}"
             )
+    if sch.graded:  # payloads: the count is the sum of the steps' payloads
+        acc = s.to(torch.int64).sum(dim=0)
+        acc = acc.to(narrow_int(acc[:0], -sch.payload_max, sch.payload_max).dtype)
+        acc = _wrap(acc.cpu().numpy() if was_numpy else acc, was_numpy)
+        if dtype is not None:
+            acc = acc.astype(dtype) if isinstance(acc, np.ndarray) else acc.to(_torch_dtype(dtype))
+        return acc
     if s.dtype != torch.int8:
         s = s.to(torch.int8)
     reach = sum(abs(int(v)) for v in sch.step_weights(s.shape[0], bit_order))

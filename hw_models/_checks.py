@@ -82,6 +82,8 @@ def check_layer_activity(act: Activity, where: str = "activity") -> None:
         raise ValueError(f"{label}: bytes_per_weight must be >= 1, got {act.bytes_per_weight}")
     if act.block_columns < 1:
         raise ValueError(f"{label}: block_columns must be >= 1, got {act.block_columns}")
+    if not 0 <= int(act.mac_ops) <= int(act.synaptic_ops):
+        raise ValueError(f"{label}: mac_ops must lie in [0, synaptic_ops], got {act.mac_ops}")
     for name in ("synaptic_ops", "acc_updates", "dense_macs", "silent_inputs",
                  "weight_bytes_touched", "weight_bytes_dense"):
         if int(getattr(act, name)) < 0:

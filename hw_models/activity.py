@@ -26,7 +26,8 @@ class Activity:
         in_features, out_features: layer fan-in and fan-out (0 for sums over layers).
         events_per_step: int64 [T], spikes (non-zero slots) sent at each step.
         events_per_token: int64 [tokens], spikes sent for each token (all steps).
-        synaptic_ops: events x fan-out: accumulator additions of one weight each.
+        synaptic_ops: events x fan-out: accumulator updates of one weight each (additions,
+            plus the multiply-accumulates of ``mac_ops``).
         acc_updates: accumulator read-modify-writes (equal to synaptic_ops for a
             one-adder-per-synapse core; kept separate for cores that batch them).
         dense_macs: tokens x in_features x out_features: what a dense engine computes.
@@ -52,6 +53,11 @@ class Activity:
         step_slots: (step, token, channel) slots of the window, summed over layers; 0 means
             ``tokens * in_features * steps`` (a single layer). Sums need it because layers
             may use different windows.
+        mac_ops: the part of ``synaptic_ops`` that multiplies a graded spike's integer
+            payload by the weight (an INT8 x INT8 multiply-accumulate instead of an INT8
+            add); 0 for unit spikes.
+        payload_bits: bits of the integer payload each event carries (graded spikes); 0 for
+            unit (binary/ternary) spikes. Chips that cannot carry it refuse the record.
     """
 
     name: str
@@ -78,6 +84,13 @@ class Activity:
     same_input_as: str | None = None
     synops_per_token: np.ndarray | None = None
     step_slots: int = 0
+    mac_ops: int = 0
+    payload_bits: int = 0
+
+    @property
+    def add_ops(self) -> int:
+        """Synaptic ops that are plain additions of a weight (``synaptic_ops - mac_ops``)."""
+        return int(self.synaptic_ops) - int(self.mac_ops)
 
     @property
     def events(self) -> int:
@@ -157,6 +170,8 @@ class Activity:
             sign_split=any(a.sign_split for a in acts),
             synops_per_token=np.sum([a.synaptic_ops_per_token for a in acts], axis=0),
             step_slots=sum(a.slots_in_window for a in acts),
+            mac_ops=sum(int(a.mac_ops) for a in acts),
+            payload_bits=max(int(a.payload_bits) for a in acts),
         )
 
 

@@ -87,6 +87,10 @@ class NeuromorphicChip:
         cores_per_tile: cores that share a router (no mesh hop between them).
         max_axons_per_core: input (fan-in) limit per core, 0 = memory-limited only.
         max_neurons_per_core: output limit per core, 0 = memory-limited only.
+        payload_bits: largest integer payload a spike can carry (graded spikes); 0 = binary
+            spikes only (such a chip refuses graded-spike activity).
+        mac_extra_pj: extra energy of a synaptic op that multiplies a graded payload by the
+            weight instead of adding the weight (pJ).
         sources: field name -> citation, or the assumption made.
     """
 
@@ -115,6 +119,8 @@ class NeuromorphicChip:
     cores_per_tile: int = 1
     max_axons_per_core: int = 0
     max_neurons_per_core: int = 0
+    payload_bits: int = 0
+    mac_extra_pj: float = 0.0
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +131,9 @@ class NeuromorphicChip:
             finite_nonneg(owner, name, getattr(self, name))
         positive(owner, "node_nm", self.node_nm)
         positive(owner, "synop_pj", self.synop_pj)
+        finite_nonneg(owner, "mac_extra_pj", self.mac_extra_pj)
+        if isinstance(self.payload_bits, bool) or not isinstance(self.payload_bits, int) or not 0 <= self.payload_bits <= 32:
+            raise ValueError(f"{owner}: payload_bits must be an integer in [0, 32], got {self.payload_bits!r}")
         for name in _INT_FIELDS:
             positive_int(owner, name, getattr(self, name))
         for name in _LIMIT_FIELDS:
@@ -232,6 +241,8 @@ LOIHI = NeuromorphicChip(
     max_axons_per_core=4096,       # Davies 2018 p.89 constraint 4: N_axin <= 4,096
     max_neurons_per_core=1024,     # Davies 2018 p.89 constraint 1: 1,024 compartments per core
     sources={
+        "payload_bits": "Davies et al., IEEE Micro 2018: binary spike messages (no payload): 0",
+        "mac_extra_pj": "0: no graded payloads to multiply",
         "node_nm": "Davies 2018 p.95: Intel 14 nm FinFET",
         "cores": "Davies 2018 p.86: 128 neuromorphic cores",
         "synaptic_bytes_per_core": "Davies 2018 p.89 / Davies et al. Proc. IEEE 2021: 128 KB synaptic state per core",
@@ -296,7 +307,11 @@ LOIHI2 = NeuromorphicChip(
     cores_per_tile=1,              # ASSUMPTION: not published; every core its own router stop
     max_axons_per_core=0,          # not published
     max_neurons_per_core=8192,     # DERIVED: 1 M neurons / 128 cores (tech brief 2021)
+    payload_bits=32,               # Intel Loihi 2 technology brief 2021: graded spikes with integer payloads up to 32 bits
+    mac_extra_pj=table_for_node(7.0).int8_mult,  # ESTIMATE: payload x weight adds an INT8 multiply (7 nm op table, 0.07 pJ)
     sources={
+        "payload_bits": "Intel Loihi 2 technology brief 2021: graded spikes, integer payloads up to 32 bits",
+        "mac_extra_pj": "ESTIMATE: INT8 multiply of the 7 nm op table (Jouppi et al. ISCA 2021), 0.07 pJ",
         "node_nm": "Intel Loihi 2 technology brief 2021: Intel 4 process (7 nm class)",
         "cores": "Intel Loihi 2 technology brief 2021: 128 neuromorphic cores",
         "synaptic_bytes_per_core": ("ASSUMPTION: 128 KB per core; press coverage of the brief: 128 KB flexibly "
@@ -360,6 +375,8 @@ TRUENORTH = NeuromorphicChip(
     max_axons_per_core=256,        # Merolla 2014: 256 axons per core
     max_neurons_per_core=256,      # Merolla 2014: 256 neurons per core
     sources={
+        "payload_bits": "Merolla et al., Science 2014: binary spikes only: 0",
+        "mac_extra_pj": "0: no graded payloads to multiply",
         "node_nm": "Merolla et al., Science 345(6197) 2014: Samsung 28 nm",
         "cores": "Merolla 2014: 4,096 neurosynaptic cores, 1 M neurons, 256 M synapses",
         "synaptic_bytes_per_core": ("Merolla 2014: 256x256 binary synapse crossbar per core = 8 KB; we count its "
@@ -426,7 +443,11 @@ SPINNAKER2 = NeuromorphicChip(
     cores_per_tile=4,              # Hoeppner et al. 2021: quad-PE (QPE) shares a router
     max_axons_per_core=0,
     max_neurons_per_core=0,
+    payload_bits=32,               # Furber et al., Proc. IEEE 2014: multicast packets carry an optional 32-bit payload
+    mac_extra_pj=0.0,              # synop_pj above is already an INT8 MAC (the PE's MAC array)
     sources={
+        "payload_bits": "Furber et al., Proc. IEEE 2014: multicast packets with an optional 32-bit payload",
+        "mac_extra_pj": "0: synop_pj is already an INT8 MAC of the PE MAC array",
         "node_nm": "Hoeppner et al., arXiv:2103.08392 (2021): 22 nm FDSOI",
         "cores": "Hoeppner et al. 2021; Gonzalez et al., arXiv:2401.04491 (2024): 152 PEs per chip",
         "synaptic_bytes_per_core": "Hoeppner et al. 2021: 128 KB SRAM per PE (OPTIMISTIC: all used for weights)",

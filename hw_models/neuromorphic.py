@@ -174,6 +174,10 @@ def run_on_chip(
         raise TypeError(f"run_on_chip: expected a NeuromorphicChip, got {type(chip).__name__}")
     for a in acts:
         check_layer_activity(a, "run_on_chip")
+        if int(a.payload_bits) > chip.payload_bits:
+            can = "binary spikes only" if not chip.payload_bits else f"payloads of at most {chip.payload_bits} bits"
+            raise ValueError(f"chip {chip.name!r} carries {can}; layer {a.name!r} sends graded spikes with "
+                             f"{a.payload_bits}-bit payloads (scheme {a.scheme!r}): price another scheme or chip")
     tokens = {a.tokens for a in acts}
     if len(tokens) != 1:
         raise ValueError(f"run_on_chip: records cover different token counts {sorted(tokens)}")
@@ -239,7 +243,7 @@ def run_on_chip(
         needed = synops * a.bytes_per_weight
         overfetch = max(0.0, float(a.weight_bytes_touched) - needed)
         packets = events * m.packets_per_event + red
-        syn_compute = synops * (chip.synop_pj - chip.synop_fetch_pj) * PJ
+        syn_compute = (synops * (chip.synop_pj - chip.synop_fetch_pj) + float(a.mac_ops) * chip.mac_extra_pj) * PJ
         neuron = (neuron_updates * chip.neuron_update_pj + emitted * chip.neuron_spike_extra_pj) * PJ
         reduce_add = red * chip.synop_pj * PJ
         fetch = synops * chip.synop_fetch_pj * PJ

@@ -271,17 +271,25 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Encoder comparison table of a trace."""
-    from analysis.compare import compare_encoders, comparison_caption, comparison_markdown
+    from analysis.compare import COLUMN_NOTE, compare_encoders, comparison_caption, comparison_markdown
 
     budgets = dict(b.split("=", 1) for b in args.budget) if args.budget else {}
     try:
         budgets = {k: int(v) for k, v in budgets.items()}
     except ValueError as e:
         raise CLIError(f"--budget takes SCHEME=T with an integer T: {e}") from e
+    from analysis.stats import SpikeStats
+
+    from .code_energy import compare_with_energy
+
     with _open_trace(args.trace) as tr:
-        rows = compare_encoders(_stats_of(tr, args.quiet), budgets=budgets, bit_order=args.bit_order)
+        stats = _stats_of(tr, args.quiet)
+        rows = compare_encoders(stats, budgets=budgets, bit_order=args.bit_order)  # checks the budgets
+        delta = SpikeStats(stats.window, delta=True).update_trace(tr, progress=not args.quiet, chunk_rows=2048)
+    table, extra = compare_with_energy(stats, delta, budgets=budgets, bit_order=args.bit_order)
     print(comparison_caption(rows))
-    print(comparison_markdown(rows))
+    print(comparison_markdown(table, extra))
+    print("\n" + COLUMN_NOTE)
     if args.plot:
         from analysis.plots import plot_encoder_comparison, save_figure
 
@@ -459,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--gpu", nargs="+", default=list(DEFAULT_GPUS), help=f"GPU presets ({gpu_help})")
     e.add_argument("--gpu-regime", default=hw_models.REGIMES[0], choices=hw_models.REGIMES,
                    help="GPU software regime (docs/gpu-regimes.md)")
-    e.add_argument("--model", help="ignored: energy needs only the trace's counts and layer shapes (kept for old scripts)")
+    e.add_argument("--model", help="the trace's model, if not the embedded one: only graded and bitwise-naf replay "
+                                  "through its weights (the other schemes are priced from the counts alone)")
     e.add_argument("--format", default="text", choices=["text", "json"],
                    help="json: per-platform J/token and s/token with [low, high], kind, regime")
     e.set_defaults(func=cmd_energy)

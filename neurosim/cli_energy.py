@@ -14,7 +14,7 @@ def cmd_energy(args: argparse.Namespace) -> int:
     from analysis.stats import DEFAULT_BUDGETS
 
     from .platforms import resolve_platforms
-    from .sim.activity_fast import trace_activity
+    from .sim.activity_fast import covers, trace_activity
 
     chips, gpus = resolve_platforms(args.chip, args.gpu)
     if args.activity is not None:
@@ -23,9 +23,17 @@ def cmd_energy(args: argparse.Namespace) -> int:
         raise CLIError("give a TRACE, or --activity FILE.json (written by neurosim generate --activity-out)")
     T = args.T if args.T is not None else DEFAULT_BUDGETS[args.scheme]
     with _open_trace(args.trace) as tr:
-        # Activity depends on counts and layer shapes only (INT8 weights: 1 byte each), so
-        # the model is not loaded; the records equal replay_trace's (tests/test_activity_fast.py).
-        rep = trace_activity(tr, args.scheme, T, clip=True, progress=not args.quiet)
+        if covers(args.scheme):
+            # Activity depends on counts and layer shapes only (INT8 weights: 1 byte each), so
+            # the model is not loaded; the records equal replay_trace's (tests/test_activity_fast.py).
+            rep = trace_activity(tr, args.scheme, T, clip=True, progress=not args.quiet)
+        else:  # graded payloads and NAF digits: replay through the model's INT8 weights
+            from .models import EMBEDDED_ID, load_model
+            from .sim.model import replay_trace
+
+            model = args.model if args.model else (None if tr.model_id == EMBEDDED_ID else tr.model_id)
+            loaded = load_model(model, progress=not args.quiet)
+            rep = replay_trace(tr, loaded.model, args.scheme, T, clip=True, progress=not args.quiet)
     acts = list(rep.layers.values())
     results = hw_models.evaluate(acts, chips, gpus, regime=args.gpu_regime)
     from hw_models.ranges import ranged_rows

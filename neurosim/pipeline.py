@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import hw_models
-from analysis.compare import compare_encoders, comparison_caption
+from analysis.compare import COLUMN_NOTE, compare_encoders, comparison_display
 from analysis.fileio import DiskFullError, publish_folder, stage_folder
 from analysis.plots import write_all_plots
 from analysis.stats import REPORT_7B, REPORT_WINDOW, SpikeStats, window_range, write_stats
-from analysis.tables import headline_rows
+from analysis.tables import fmt_fraction, headline_rows
 from hw_models.ranges import ranged_rows
 
 from . import __version__
+from .code_energy import compare_with_energy
 from .defaults import DEFAULT_CHIPS, DEFAULT_GPUS, DEFAULT_SCHEMES  # noqa: F401  (re-exported)
 from .energy_report import energy_sections, with_ranges
 from .platforms import gpu_choices, gpu_display_name, resolve_platforms  # noqa: F401  (re-exported)
@@ -123,6 +124,9 @@ def run_pipeline(
             log(f"statistics over {trace.n_tokens} tokens x {len(trace.layers)} layers ...")
             stats = SpikeStats.from_trace(trace, window=window, progress=progress)
             comparison = compare_encoders(stats)
+            log("statistics of the temporal differences (delta codes) ...")
+            delta_stats = SpikeStats(window, delta=True).update_trace(trace, progress, chunk_rows=2048)
+            code_rows, code_extra = compare_with_energy(stats, delta_stats)
             # Quantize each layer to INT8 (per group of 128) once, for every scheme's replay.
             modules = dict(loaded.model.named_modules())
             weights = {name: quantize_int8(modules[name].weight) for name in trace.layers}
@@ -166,8 +170,8 @@ def run_pipeline(
             "run time (s)": round(time.perf_counter() - t_start, 1),
             **{f"version {k_}": v for k_, v in _versions().items()},
         }
-        sections = e_sections + _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, results, tmp,
-                                          pngs)
+        sections = e_sections + _sections(summary, stats, comparison_display(code_rows, code_extra), replays,
+                                          energy_rows, scaled_rows, results, tmp, pngs)
         sections.append(_caveats(summary, _short_model(loaded.model_id), replays))
         md, page = write_report(tmp, "neurosim run report", params, sections)
         publish_folder(tmp, folder)
@@ -227,7 +231,7 @@ def _summary(stats: SpikeStats, tokens: int, n_layers: int, main: Any, results: 
         "tokens": tokens, "layers": n_layers,
         "sparsity": s["sparsity"], "silence": s["silence"],
         "spikes_per_active_channel": s["spikes_per_active_channel"], "frac_abs_le_7": s["frac_abs_le_7"],
-        "frac_abs_gt_16": s["frac_abs_gt_16"], "window": tuple(stats.window),
+        "frac_abs_gt_16": s["frac_abs_gt_16"], "temporal_sparsity": s["temporal_sparsity"], "window": tuple(stats.window),
         "window_scheme": s["window_scheme"], "window_steps": s["window_steps"], "clipped_fraction": s["clipped_fraction"],
         "scheme": main.scheme, "events_per_token": float(main.events_sent_per_token.mean()),
         "clipped": int(main.clipped),
@@ -242,25 +246,41 @@ def _sections(summary, stats, comparison, replays, energy_rows, scaled_rows, res
         return [p for n in names for p in pngs if p.stem == n]  # in the order named
 
     headline = headline_rows(summary, stats.window)
-    sim_rows = [{"scheme": s, "T": min(r.steps.values()), "events per token (sent)": float(r.events_sent_per_token.mean()),
-                 "synaptic ops per token": float(r.synaptic_ops_per_token.mean()), "counts clipped": int(r.clipped),
-                 "sparsity": r.total.sparsity} for s, r in replays.items()]
+    sim_rows = [{"scheme": s, "T (steps)": min(r.steps.values()),
+                 "events/token sent": float(r.events_sent_per_token.mean()),
+                 "events/token on lines": float(r.events_per_token.mean()),
+                 "synaptic ops/token": float(r.synaptic_ops_per_token.mean()), "counts clipped": int(r.clipped),
+                 "sparsity": fmt_fraction(r.total.sparsity)} for s, r in replays.items()]
     return [
         Section("Spike statistics", "Definitions as in the SpikingBrain report (arXiv:2509.05276); "
                 "the 7B figures are the report's, for a much larger model on other text.", headline,
-                figs("count_histogram", "layer_sparsity_silence", "vth_distribution", "steps_coverage")),
+                figs("count_histogram", "layer_sparsity_silence", "vth_distribution", "steps_coverage"),
+                note="Sparsity: spike-free (step, line) slots in the named window; silent: counts equal to 0; "
+                     "spikes per active channel: spikes / non-zero counts; temporal sparsity: counts equal to the "
+                     "same channel's count at the previous token of the prompt."),
         Section("Spike rasters", "Time runs along x (token x step); sampled input channels along y.", [],
                 [p for p in pngs if p.stem.startswith("raster")]),
-        Section("Encoder comparison", comparison_caption(comparison), comparison, figs("encoder_comparison")),
+        Section("Encoder comparison", "Every scheme on the same counts, at the lossless T of each layer and at "
+                "the scheme's step budget; unsigned schemes carry the sign on a second line; each scheme is "
+                "followed by its '+ delta' variant (sigma-delta: differences between consecutive tokens). "
+                "Energy: Loihi 2 model priced from the exact statistics (no weight replay, no block over-fetch).",
+                comparison, figs("encoder_comparison"), note=COLUMN_NOTE),
         Section("Event-driven replay", "Spike trains replayed step by step through the layers' INT8 weights "
-                "(per-group-128 scales, as W8ASpike); accumulators equal the dense integer matmul exactly.", sim_rows),
+                "(per-group-128 scales, as W8ASpike); accumulators equal the dense integer matmul exactly.", sim_rows,
+                note="Events/token sent: spikes emitted once per input (q/k/v and gate/up share theirs); on lines: "
+                     "spikes summed over every layer's input lines; synaptic ops = events x fan-out; sparsity: "
+                     "spike-free (step, line) slots of the window; clipped: counts beyond the window, clamped."),
         Section("Energy and latency per token", "Priced from the replay's activity records; GPU rows are the roofline "
                 "model in the software regime named in their regime column (H100 and H200 calibrated on NVML "
                 "measurements, A100 uncalibrated; docs/hardware.md). Ratios are against the reference GPU. For GPUs the "
                 "table's J/token is the power x time view; the stacked bars split the op + byte view (compute, "
-                "HBM traffic, idle power) by component, so a GPU bar can be lower than its table value; the first figure shows the table's view with the declared ranges.", energy_rows,
-                figs("energy_ranges", "energy_breakdown")),
+                "HBM traffic, idle power) by component, so a GPU bar can be lower than its table value; the first figure "
+                "shows the table's view with the declared ranges.", energy_rows,
+                figs("energy_ranges", "energy_breakdown"),
+                note="Energy and latency per token of the first replayed scheme, value [low, high] over the declared "
+                     "ranges; 'vs reference': ratio to the reference GPU; component columns split the energy "
+                     "(J/token); devices: chips or GPUs needed."),
         Section("Extrapolated to Qwen2.5-7B's shape", "Per-role spike statistics of this model applied to a model of "
                 "Qwen2.5-7B's shape (hidden 3584, 28 layers, MLP 18944, GQA 28/4); an assumption, not a measurement.",
-                scaled_rows),
+                scaled_rows, note="Columns as in the table above, for the extrapolated shape."),
     ]

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from analysis.fileio import write_text
 from analysis.tables import _md, fmt  # noqa: F401  (fmt re-exported: the one number formatter)
 from analysis.tables import columns_of as _columns
+from analysis.tables import readable_table
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Section:
     text: str = ""
     table: list[dict[str, Any]] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
+    note: str = ""  # one line under the table: what each column means
 
 
 def to_markdown(title: str, params: dict[str, Any], sections: Sequence[Section], base: Path) -> str:
@@ -38,10 +40,13 @@ def to_markdown(title: str, params: dict[str, Any], sections: Sequence[Section],
         if s.text:
             lines += [s.text, ""]
         if s.table:
-            cols = _columns(s.table)
+            table = readable_table(s.table)
+            cols = _columns(table)
             lines += ["| " + " | ".join(_md(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-            lines += ["| " + " | ".join(_md(fmt(r.get(c, ""))) for c in cols) + " |" for r in s.table]
+            lines += ["| " + " | ".join(_md(fmt(r.get(c, ""))) for c in cols) + " |" for r in table]
             lines.append("")
+        if s.note:
+            lines += [f"*{s.note}*", ""]
         for f in s.figures:
             rel = os.path.relpath(f, base)
             lines += [f"![{Path(f).stem}]({rel})", ""]
@@ -53,9 +58,11 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:11
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #4c72b0;padding-bottom:.3em}h2{margin-top:1.8em;color:#2c4a7c}
 table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#eef2f8}
-td:first-child,th:first-child,td.t{text-align:left}tr:nth-child(even) td{background:#fafafa}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#eef2f8}td{white-space:nowrap}
+td:first-child,th:first-child,td.t{text-align:left}td.t{white-space:normal}tr:nth-child(even) td{background:#fafafa}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}p{max-width:60em}
+.scroll{overflow-x:auto;max-width:100%}.scroll table{margin:.4em 0}
+p.note{font-size:.85em;color:#555;margin-top:.2em}
 """
 
 
@@ -72,10 +79,13 @@ def to_html(title: str, params: dict[str, Any], sections: Sequence[Section]) -> 
         if s.text:
             out += [f"<p>{e(p)}</p>" for p in s.text.split("\n\n")]
         if s.table:
-            cols = _columns(s.table)
-            out.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
-            out += ["<tr>" + "".join(_td(r.get(c, "")) for c in cols) + "</tr>" for r in s.table]
-            out.append("</table>")
+            table = readable_table(s.table)
+            cols = _columns(table)
+            out.append("<div class='scroll'><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
+            out += ["<tr>" + "".join(_td(r.get(c, "")) for c in cols) + "</tr>" for r in table]
+            out.append("</table></div>")
+        if s.note:
+            out.append(f"<p class='note'>{e(s.note)}</p>")
         for f in s.figures:
             data = base64.b64encode(Path(f).read_bytes()).decode("ascii")
             out.append(f"<figure><img alt='{e(Path(f).stem)}' src='data:image/png;base64,{data}'></figure>")

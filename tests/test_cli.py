@@ -71,6 +71,10 @@ def test_run_end_to_end(fast_model, tmp_path, capsys):
     assert "| prompt | Spiking neurons send events only when they fire. |" in md
     assert md.index("## What this run shows, and caveats") > md.index("## Energy and latency per token")
     assert "Clipping:" in md and "Not a spiking-trained model" in md and "h100_sxm" not in md
+    # issue 14.1: tables scroll in their box, carry a note, human headers, no per-step lists
+    assert page.count("<div class='scroll'>") >= 5 and page.count("<p class='note'>") >= 5
+    assert "firing_rate_per_step" not in page and "events_per_token_at_budget" not in page
+    assert "bitwise-naf + delta" in page and "temporal sparsity" in page
     pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
     assert {"raster.png", "count_histogram.png", "energy_breakdown.png", "encoder_comparison.png"} <= set(pngs)
     with h5py.File(out / "trace.h5", "r") as f:
@@ -124,6 +128,12 @@ def test_inspect_compare_raster(smollm_trace, tmp_path, capsys):
     text = capsys.readouterr().out
     for scheme in ("binary", "ternary", "bitwise-twos"):
         assert scheme in text
+    import encoders
+
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")]
+    for scheme in encoders.SCHEMES:  # issue 16: all seven schemes, each with its delta variant
+        assert scheme in rows and f"{scheme} + delta" in rows
+    assert "Lossless T:" in text and "uJ/token" in text  # the column note and the energy column
     assert (tmp_path / "cmp.png").stat().st_size > 10_000
     layer = smollm_trace.layers[5]
     assert main(["raster", path, "--layer", layer, "--out", str(tmp_path / "r.png")]) == 0

@@ -132,8 +132,10 @@ def test_demo_refusal_leaves_no_folder_and_failure_after_checks_creates_none(tmp
 
 def _demo_table(text: str) -> dict[str, tuple[int, int, float]]:
     rows = {}
-    for m in re.finditer(r"^(binary|ternary|bitwise|bitwise-signed|bitwise-twos)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)$",
-                         text, re.M):
+    import encoders
+
+    names = "|".join(sorted(map(re.escape, encoders.SCHEMES), key=len, reverse=True))
+    for m in re.finditer(rf"^({names})\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)$", text, re.M):
         rows[m.group(1)] = (int(m.group(2)), int(m.group(4)), float(m.group(5)))
     return rows
 

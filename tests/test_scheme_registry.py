@@ -15,16 +15,18 @@ PACKAGES = ("encoders", "hw_models", "neurosim", "analysis")
 
 
 def test_old_name_sets_match_properties():
-    assert E.SCHEMES == ("binary", "ternary", "bitwise", "bitwise-signed", "bitwise-twos")
-    assert E.SIGNED == {"ternary", "bitwise-signed", "bitwise-twos"}
-    assert E.BITWISE == {"bitwise", "bitwise-signed", "bitwise-twos"}
-    assert E.BIPOLAR == {"ternary", "bitwise-signed"}
+    # issue 16 added bitwise-naf and graded after the five Int2Spike schemes (order kept)
+    assert E.SCHEMES == ("binary", "ternary", "bitwise", "bitwise-signed", "bitwise-twos", "bitwise-naf", "graded")
+    assert E.SIGNED == {"ternary", "bitwise-signed", "bitwise-twos", "bitwise-naf", "graded"}
+    assert E.BITWISE == {"bitwise", "bitwise-signed", "bitwise-twos", "bitwise-naf"}
+    assert E.BIPOLAR == {"ternary", "bitwise-signed", "bitwise-naf", "graded"}
     assert {s.name for s in REGISTRY.values() if s.needs_sign_split} == {"binary", "bitwise"}
     assert {s.name for s in REGISTRY.values() if s.rate} == {"binary", "ternary"}
     assert get_scheme("binary").signed_twin == "ternary" and get_scheme("bitwise").signed_twin == "bitwise-signed"
-    assert [s.wire_id for s in REGISTRY.values()] == [0, 1, 2, 3, 4]  # file-format ids never change
+    assert [s.wire_id for s in REGISTRY.values()] == [0, 1, 2, 3, 4, 5, 6]  # file-format ids never change
     assert {n: s.budget for n, s in REGISTRY.items()} == {
-        "binary": 7, "ternary": 7, "bitwise": 3, "bitwise-signed": 3, "bitwise-twos": 4}
+        "binary": 7, "ternary": 7, "bitwise": 3, "bitwise-signed": 3, "bitwise-twos": 4, "bitwise-naf": 4,
+        "graded": 1}
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))

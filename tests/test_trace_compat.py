@@ -45,7 +45,7 @@ def test_old_trace_reads_identically(expected):
 def test_old_stats_group_reads_identically(expected):
     got = read_stats(DATA / "trace_v1_main.h5").summary("model")
     want = expected["stats_summary"]["model"]
-    assert set(got) == set(want)
+    assert set(want) <= set(got)  # issue 16 added temporal_sparsity (0 pairs in old files: n/a)
     for key, value in want.items():
         assert got[key] == pytest.approx(value) if isinstance(value, float) else got[key] == value, key
 

@@ -1,6 +1,7 @@
 """AER (address-event representation) exports: a flat little-endian binary file and CSV.
 
-Byte layout (version 1; docs/export-formats.md is the normative description):
+Byte layout (version 1; version 2 is the same bytes for graded schemes, whose ``polarity``
+byte holds the signed 8-bit payload; docs/export-formats.md is the normative description):
 
 * fixed header, 128 bytes (:data:`AER_HEADER_DTYPE`);
 * V_th table: float32 [n_tokens] if flag bit 0;
@@ -20,12 +21,15 @@ from typing import Any
 
 import numpy as np
 
+import encoders
+
 from analysis.fileio import atomic_paths
 from ._text import IntField, render_lines
 from .selection import BIT_ORDER_CODES, SCHEME_CODES, LayerSpikes, SpikeEventTable, decode_events
 
 AER_MAGIC = b"NSIM-AER"
-AER_VERSION = 1
+AER_VERSION = 1  # unit spikes (polarity +1/-1)
+AER_VERSION_PAYLOAD = 2  # graded spikes: the polarity byte is the signed payload (issue 16)
 AER_HEADER_SIZE = 128
 AER_RECORD_SIZE = 16
 LAYER_NAME_BYTES = 64
@@ -129,7 +133,7 @@ def write_aer(ls: LayerSpikes, out: str | os.PathLike, *, overwrite: bool = Fals
     data_offset = -(-(tables + len(meta)) // AER_RECORD_SIZE) * AER_RECORD_SIZE
     hdr = np.zeros(1, dtype=AER_HEADER_DTYPE)
     hdr["magic"] = AER_MAGIC
-    hdr["version"] = AER_VERSION
+    hdr["version"] = AER_VERSION_PAYLOAD if encoders.get_scheme(ls.scheme).graded else AER_VERSION
     hdr["header_size"] = AER_HEADER_SIZE
     hdr["record_size"] = AER_RECORD_SIZE
     hdr["flags"] = flags
@@ -174,8 +178,14 @@ def read_aer(path: str | os.PathLike) -> AerFile:
         hdr = np.frombuffer(f.read(AER_HEADER_SIZE), dtype=AER_HEADER_DTYPE)[0]
         if bytes(hdr["magic"]) != AER_MAGIC:
             raise ValueError(f"{p}: not a neurosim AER file (magic {bytes(hdr['magic'])!r}, expected {AER_MAGIC!r})")
-        if int(hdr["version"]) != AER_VERSION:
-            raise ValueError(f"{p}: AER format version {int(hdr['version'])} is not supported (this reader: {AER_VERSION})")
+        version = int(hdr["version"])
+        graded = int(hdr["scheme"]) in _SCHEME_BY_CODE and encoders.get_scheme(_SCHEME_BY_CODE[int(hdr["scheme"])]).graded
+        if version not in (AER_VERSION, AER_VERSION_PAYLOAD):
+            raise ValueError(f"{p}: AER format version {version} is not supported (this reader: "
+                             f"{AER_VERSION} and {AER_VERSION_PAYLOAD})")
+        if (version == AER_VERSION_PAYLOAD) != graded:
+            raise ValueError(f"{p}: AER format version {version} is not supported for this file's scheme "
+                             f"(version {AER_VERSION_PAYLOAD}: graded payloads; version {AER_VERSION}: unit spikes)")
         if int(hdr["header_size"]) != AER_HEADER_SIZE or int(hdr["record_size"]) != AER_RECORD_SIZE:
             raise ValueError(
                 f"{p}: unexpected header/record size {int(hdr['header_size'])}/{int(hdr['record_size'])} "
@@ -231,8 +241,11 @@ def _check_records(p: Path, meta: dict[str, Any], rec: np.ndarray) -> None:
         raise ValueError(f"{p}: corrupt records: token outside the header's token range")
     if (rec["neuron"].astype(np.int64) >= meta["n_neurons"]).any() or (rec["neuron"].astype(np.int64) < 0).any():
         raise ValueError(f"{p}: corrupt records: neuron outside [0, {meta['n_neurons']})")
-    if not np.isin(rec["polarity"], (-1, 1)).all():
+    graded = encoders.get_scheme(meta["scheme"]).graded
+    if not graded and not np.isin(rec["polarity"], (-1, 1)).all():
         raise ValueError(f"{p}: corrupt records: polarity must be +1 or -1")
+    if graded and (rec["polarity"] == 0).any():
+        raise ValueError(f"{p}: corrupt records: a graded event's payload must be non-zero")
     if (rec["layer"] != meta["layer_id"]).any():
         raise ValueError(f"{p}: corrupt records: layer id differs from the header's {meta['layer_id']}")
     if (np.diff(t) < 0).any():

@@ -40,7 +40,8 @@ class SpikeEventTable:
         token: absolute token (trace row) of the event.
         step: step within the token's window, in [0, T).
         neuron: absolute input channel (neuron address) of the layer.
-        polarity: int8, +1 or -1 (only +1 for unipolar schemes).
+        polarity: int8, +1 or -1 (only +1 for unipolar schemes); graded schemes: the signed
+            integer payload (at most 8 bits).
     """
 
     timestamp: np.ndarray
@@ -342,8 +343,17 @@ def select_layer(
     )
 
 
+def _payload_bound(scheme: str) -> int:
+    """Largest |value| an exported event carries: 1, or a graded payload of at most 8 bits."""
+    sch = encoders.get_scheme(scheme)
+    if sch.graded and sch.payload_bits > 8:
+        raise ValueError(f"exports carry graded payloads of at most 8 bits; scheme {scheme!r} has {sch.payload_bits}")
+    return sch.payload_max
+
+
 def _encode_events(ls: LayerSpikes) -> SpikeEventTable:
     n_tok, n_sel, T = ls.n_tokens, ls.n_selected, ls.T
+    bound = _payload_bound(ls.scheme)
     rows_per_chunk = max(1, _CHUNK_SLOTS // max(1, T * n_sel))
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     starts = range(0, n_tok, rows_per_chunk)
@@ -358,7 +368,7 @@ def _encode_events(ls: LayerSpikes) -> SpikeEventTable:
             t = t.to(ls.device)
         spikes = encoders.encode(t, ls.scheme, T, ls.bit_order)  # int8 [T, rows, n_sel]
         # Token-major time axis: row g = token * T + step, so events come out time-ordered.
-        ev = encoders.to_events(spikes.permute(1, 0, 2).reshape(-1, n_sel))
+        ev = encoders.to_events(spikes.permute(1, 0, 2).reshape(-1, n_sel), max_value=bound)
         parts.append((ev.step + r0 * T, ev.index, ev.polarity))
     local = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
     idx = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
@@ -405,8 +415,11 @@ def decode_events(
             raise ValueError(f"event step outside [0, {T})")
         if neuron.min() < 0 or neuron.max() >= n_neurons:
             raise ValueError(f"event neuron outside [0, {n_neurons})")
-        if not np.isin(pol, (-1, 1)).all():
+        bound = _payload_bound(scheme)
+        if bound == 1 and not np.isin(pol, (-1, 1)).all():
             raise ValueError("event polarity must be +1 or -1")
+        if bound > 1 and ((pol == 0).any() or (np.abs(pol) > bound).any()):
+            raise ValueError(f"graded event payloads must be non-zero and within [-{bound}, {bound}]")
     w = encoders.get_scheme(scheme).step_weights(T, bit_order)
     out = np.zeros(n_tokens * n_neurons, dtype=np.int64)
     np.add.at(out, (token - token_start) * n_neurons + neuron, pol * w[step])

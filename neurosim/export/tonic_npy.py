@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+import encoders
+
 from analysis.fileio import atomic_paths
 from .selection import LayerSpikes, decode_events
 
@@ -59,6 +61,9 @@ def tonic_events(ls: LayerSpikes, step_us: int = 1) -> np.ndarray:
     """The selection's events as a tonic structured array (fields x, t, p; int64)."""
     if isinstance(step_us, bool) or not isinstance(step_us, (int, np.integer)) or step_us < 1:
         raise ValueError(f"step_us must be a positive integer number of microseconds, got {step_us!r}")
+    if encoders.get_scheme(ls.scheme).graded:
+        raise ValueError(f"this format carries unit spikes only; export scheme {ls.scheme!r} (graded payloads) "
+                         "as aer or csv")
     ev = ls.events
     arr = np.empty(len(ev), dtype=TONIC_DTYPE)
     arr["x"] = ev.neuron

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+import encoders
+
 from analysis.fileio import atomic_paths
 from ._text import IntField, Table, TableField, gather_lines, render_lines
 from .selection import LayerSpikes, decode_events, mantissa_exponent
@@ -67,6 +69,9 @@ def _safe_scope(name: str) -> str:
 
 def _wire_changes(ls: LayerSpikes, mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Value changes ``(time, wire, value)`` of the neuron lines, sorted by time then wire."""
+    if encoders.get_scheme(ls.scheme).graded:
+        raise ValueError(f"this format carries unit spikes only; export scheme {ls.scheme!r} (graded payloads) "
+                         "as aer or csv")
     ev = ls.events
     pos = np.searchsorted(ls.neurons, ev.neuron)
     g = ev.timestamp

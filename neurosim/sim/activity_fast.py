@@ -32,7 +32,7 @@ from hw_models import Activity
 
 from .counters import ActivityCounter
 from .layer import _check_common, as_counts, window
-from .tally_fast import count_tally, count_tally_torch, popcount, spike_patterns  # noqa: F401  (re-exported)
+from .tally_fast import check_covered, count_tally, count_tally_torch, covers, spike_patterns  # noqa: F401  (re-exported)
 
 def _as_numpy_counts(counts: Any) -> np.ndarray:
     """Integer counts [tokens, in] as a numpy array (no copy for numpy integer input);
@@ -65,6 +65,7 @@ def layer_activity(
     window used.
     """
     _check_common(scheme, bit_order, "events", block_columns)
+    check_covered(scheme)
     c = _as_numpy_counts(counts)
     if int(c.shape[1]) != int(in_features):
         where = f" of layer {name!r}" if name else ""
@@ -105,6 +106,7 @@ def trace_activity(
     from .model import ModelReplay
 
     _check_common(scheme, bit_order, "events", block_columns)
+    check_covered(scheme)
     if sign_split is None:
         sign_split = encoders.get_scheme(scheme).needs_sign_split
     all_names = list(trace.layers)

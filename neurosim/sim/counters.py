@@ -67,8 +67,10 @@ class ActivityCounter:
         clipped: int = 0,
         sign_split: bool = False,
         same_input_as: str | None = None,
+        payload_bits: int = 0,
     ) -> Activity:
-        """The finished record (totals over every chunk added)."""
+        """The finished record (totals over every chunk added); ``payload_bits`` > 0 marks
+        graded spikes, whose synaptic ops are all multiply-accumulates (payload x weight)."""
         ept = np.concatenate(self.events_per_token) if self.events_per_token else np.zeros(0, np.int64)
         tokens = int(ept.shape[0])
         events = int(self.events_per_step.sum())
@@ -99,5 +101,7 @@ class ActivityCounter:
             clipped=int(clipped),
             sign_split=bool(sign_split),
             same_input_as=same_input_as,
+            mac_ops=synops if payload_bits else 0,
+            payload_bits=int(payload_bits),
         )
 

@@ -51,7 +51,8 @@ def _bags(tok: torch.Tensor, ch: torch.Tensor, group_size: int, n_groups: int) -
 
 
 class PlaneEvents:
-    """Events of a dense spike train chunk ``[T, n, in]`` (int8, values in {-1, 0, 1})."""
+    """Events of a dense spike train chunk ``[T, n, in]`` (int8, values in {-1, 0, 1}; graded
+    trains: the integer payload, which the engines multiply into the weight)."""
 
     def __init__(self, spikes: torch.Tensor, group_size: int, n_groups: int, dtype: torch.dtype = torch.float32):
         spikes = spikes.contiguous()  # a token slice of a longer train is strided
@@ -67,7 +68,7 @@ class PlaneEvents:
         self.n_bags = n * n_groups
         flat = torch.nonzero(spikes.view(-1)).squeeze(1)  # (step, token, channel) order
         self.channel = torch.remainder(flat, in_f)
-        if bool(torch.any(spikes < 0)):
+        if bool(torch.any(spikes < 0)) or bool(torch.any(spikes > 1)):  # bipolar, or graded payloads
             self.polarity = spikes.view(-1)[flat].to(dtype)
         else:  # unipolar train: every event is +1
             self.polarity = torch.ones(flat.shape[0], dtype=dtype, device=spikes.device)

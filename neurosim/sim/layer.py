@@ -247,8 +247,10 @@ def _replay(
     same_input_as: str | None,
     rate: bool,
 ) -> LayerReplay:
+    sch = encoders.get_scheme(scheme)
     w = encoders.step_weights(scheme, T, bit_order)
-    acc_dtype = _acc_dtype(w, op)
+    reach = w * sch.payload_max  # graded events carry up to payload_max units each
+    acc_dtype = _acc_dtype(reach, op)
     dev = op.device
     counter = ActivityCounter(op.in_features, op.out_features, T, int(block_columns), op.bytes_per_weight)
     acc = torch.empty((n, op.out_features), dtype=torch.int64, device=dev)
@@ -260,12 +262,13 @@ def _replay(
         ev = events(a, b)
         counter.add(ev)
         for lo, hi, block in run_engine(engine, op, ev, w.tolist(), acc_dtype):  # output slices
-            acc[a:b, lo:hi] = _int_sum(block, op, acc_dtype, w)
+            acc[a:b, lo:hi] = _int_sum(block, op, acc_dtype, reach)
             out[a:b, lo:hi] = _output(op, block, vth[a:b], lo, hi)
             if gacc is not None:
                 gacc[a:b, :, lo:hi] = block.to(torch.int64)
     act = counter.activity(
-        name=name, role=role, scheme=scheme, clipped=clipped, sign_split=sign_split, same_input_as=same_input_as
+        name=name, role=role, scheme=scheme, clipped=clipped, sign_split=sign_split, same_input_as=same_input_as,
+        payload_bits=sch.payload_bits if sch.graded else 0,
     )
     return LayerReplay(name, role, scheme, T, bit_order, acc, out, act, clipped, gacc)
 
@@ -378,6 +381,9 @@ def replay_with(
     rate = encoders.get_scheme(scheme).rate
     if engine in ("gemm", "planes"):
         from .kernels_gemm import CountChunk
+        from .tally_fast import check_covered
+
+        check_covered(scheme)  # their Activity comes from count tallies (unit-spike rate and plain bit codes)
 
         def events(a: int, b: int) -> Events:  # counts only: no event lists (kernels_gemm)
             return CountChunk(c[a:b], scheme, T, bit_order, sign_split)

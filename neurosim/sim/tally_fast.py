@@ -120,3 +120,16 @@ def count_tally_torch(counts: torch.Tensor, scheme: str, T: int, bit_order: str,
     shifts = torch.stack(by_shift).cpu() if by_shift else torch.zeros(0, dtype=torch.int64)
     hist = torch.bincount(pop.view(-1), minlength=T + 1)
     return Tally(shifts[torch.from_numpy(_shifts(T, bit_order))], pop.sum(dim=1).cpu(), hist.cpu(), fetch.cpu())
+
+
+def covers(scheme: str) -> bool:
+    """Whether the count-only path computes ``scheme``'s Activity: unit-spike rate and plain bit
+    codes. Graded payloads (multiply-accumulates) and NAF digits need the replay."""
+    sch = encoders.get_scheme(scheme)
+    return not (sch.graded or sch.naf)
+
+
+def check_covered(scheme: str) -> None:
+    if not covers(scheme):
+        raise ValueError(f"the count-only Activity path (and the gemm/planes engines) does not cover scheme {scheme!r}; replay it "
+                         "(neurosim.sim.replay_trace)")
