@@ -3,8 +3,8 @@
 With ``engine="events"`` each linear layer turns its input into integer spike counts exactly
 as capture does (:func:`neurosim.capture.counts_int16`: ``V_th = mean|x| / k`` per token,
 ``s = round(x / V_th)``; report eqs. 19-23), sends them as spike trains of ``scheme`` over
-``T`` steps (counts clamped to the window, as in the report's [-7, 7] for bitwise-signed
-T = 3) and computes its output with the event-driven replay (:func:`neurosim.sim.replay_layer`)
+``T`` steps (counts clamped to the window, as in the report's [-7, 7] for its bitwise
+ternary code, T = 3) and computes its output with the event-driven replay (:func:`neurosim.sim.replay_layer`)
 through W8ASpike INT8 weights: ``y = V_th * sum_g scale_g * acc_g``. Prefill and decode (with
 the model's KV cache) both run this way, so the generated text is the spiking model's own.
 ``engine="dense"`` runs the same integer arithmetic as dense per-step matrix products (the
@@ -41,7 +41,7 @@ _SAME_FIELDS = frozenset({"steps", "in_features", "out_features", "block_columns
 
 
 def default_T(scheme: str) -> int:
-    """The analysis budget of ``scheme`` (bitwise-signed: 3 steps, range [-7, 7])."""
+    """The analysis budget of ``scheme`` (the default scheme: 3 steps, range [-7, 7])."""
     from analysis.stats import DEFAULT_BUDGETS
 
     encoders.check_scheme(scheme)
@@ -104,7 +104,7 @@ class SpikingLinears:
 @contextlib.contextmanager
 def spiking_linears(
     model: torch.nn.Module,
-    scheme: str = "bitwise-signed",
+    scheme: str = encoders.DEFAULT_SCHEME,
     T: int | None = None,
     *,
     k: float = 3.0,
@@ -254,7 +254,7 @@ def generate(
     max_new_tokens: int = 16,
     *,
     engine: str = "events",
-    scheme: str = "bitwise-signed",
+    scheme: str = encoders.DEFAULT_SCHEME,
     T: int | None = None,
     k: float = 3.0,
     stop_at_eos: bool = True,

@@ -175,7 +175,7 @@ def _check_complete(out: Path, single) -> None:
         merged = st if merged is None else (merged.merge(st) or merged)
     assert merged == single.stats  # exact: integer counters and fixed-bin histograms
     finals = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert finals == ["manifest.json", "shard-00000.h5", "shard-00001.h5", "shard-00002.h5"]
+    assert finals == ["manifest.json", "report.md", "shard-00000.h5", "shard-00001.h5", "shard-00002.h5", "stats.h5"]
 
 
 @pytest.mark.slow
@@ -196,7 +196,9 @@ def test_scheduler_address_with_a_worker_killed_mid_shard(cluster, corpus, singl
     victim = next(w for w in workers if w.pid == killed[0])
     assert victim.wait(timeout=10) == -signal.SIGKILL
     assert "shards: 3 (0 reused, 3 computed)" in captured.out
-    assert f"sparsity: {single.stats.summary()['sparsity']:.1%}" in captured.out
+    from analysis.tables import headline_line
+
+    assert headline_line(single.stats.summary(), single.stats.window) in captured.out
     _check_complete(out, single)
 
 

@@ -246,7 +246,7 @@ def test_energy_json_and_text_carry_ranges(fast_model, smollm_trace, capsys):
                  "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     rows = {r["platform"]: r for r in data["platforms"]}
-    chip, gpu = rows["loihi2"], rows["h100_sxm"]
+    chip, gpu = rows["loihi2"], rows["h100"]
     assert chip["kind"] == "chip" and gpu["kind"] == "gpu" and gpu["regime"]
     for r in (chip, gpu):
         assert r["energy_per_token_j_low"] <= r["energy_per_token_j"] <= r["energy_per_token_j_high"]
@@ -254,7 +254,7 @@ def test_energy_json_and_text_carry_ranges(fast_model, smollm_trace, capsys):
     assert chip["energy_per_token_j_low"] < chip["energy_per_token_j_high"]
     assert main(["energy", str(smollm_trace.path), "--chip", "loihi2", "--gpu", "h100", "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "[low, high]" in text and "h100_sxm (" in text
+    assert "[low, high]" in text and "h100 (" in text
 
 
 def test_gpu_rows_take_regime_and_ranges_from_the_gpu_model(acts):
