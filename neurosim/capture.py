@@ -22,7 +22,6 @@ import encoders
 from analysis.roles import role_of  # noqa: F401  (re-exported: the one role detector)
 from analysis.trace import LayerInfo, SpikeTrace, TraceWriter
 
-from . import counts_fused
 from .models import LoadedModel
 
 @dataclass
@@ -114,12 +113,6 @@ def counts_int16(
     if not bool(torch.isfinite(mean).all()):
         raise ValueError("activations contain NaN or inf; spike counts are undefined")
     vth = (mean / float(k)).clamp_(encoders.VTH_MIN, encoders.VTH_MAX)
-    if (
-        out is not None and xf.device.type == "cpu" and xf.is_contiguous() and out.is_contiguous()
-        and xf.numel() >= counts_fused.MIN_ELEMENTS and counts_fused.available()
-        and counts_fused.quantize_int16(xf, vth.squeeze(-1), out)
-    ):  # divide, round, range check and narrow in one pass (bit-equal; False: fall through for the message)
-        return out, vth.squeeze(-1)
     s = torch.div(xf, vth, out=a)  # reuse the |x| buffer
     s.round_()
     if float(k) * x.shape[-1] >= _I16_MAX or bool((vth >= encoders.VTH_MAX).any()):
