@@ -171,10 +171,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(headline_line(s, s["window"]))
     rows = res.energy["platforms"]
     ref = rows[0]["reference"] if rows else args.gpu[0]
-    print(f"{'platform':24s} {'J/token':>11s} {'s/token':>11s} {'energy vs ' + ref:>19s}")
+    print(f"{'platform':24s} {'J/token [low, high]':>32s} {'s/token [low, high]':>35s} {'energy vs ' + ref:>19s}")
     for r in rows:
         name = r['platform'] + (f" [{r['regime']}]" if r.get("regime") else "")
-        print(f"{name:24s} {r['energy_per_token_j']:11.4g} {r['latency_per_token_s']:11.4g} {r['energy_vs_ref']:19.3g}")
+        e, t = (f"{r[k]:.4g} [{r.get(k + '_low', r[k]):.4g}, {r.get(k + '_high', r[k]):.4g}]"
+                for k in ("energy_per_token_j", "latency_per_token_s"))
+        print(f"{name:24s} {e:>32s} {t:>35s} {r['energy_vs_ref']:19.3g}")
     print(f"report: {res.report_html}")
     return 0
 
