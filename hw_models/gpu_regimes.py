@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._checks import finite_nonneg, fraction
-from .gpus import GPUSpec
+from .gpus import GPU_ALIASES, GPUSpec
 
 REGIMES: tuple[str, ...] = ("hardware", "eager", "hf-generate")
 
@@ -134,12 +134,13 @@ def get_regime(gpu: GPUSpec, name: str) -> Regime:
         raise ValueError(f"unknown GPU regime {name!r}; choose one of {', '.join(REGIMES)}")
     if not isinstance(gpu, GPUSpec):
         raise TypeError(f"get_regime: expected a GPUSpec, got {type(gpu).__name__}")
-    measured_gpu = any(g == gpu.name for g, _ in FITTED_REGIMES)
+    preset = GPU_ALIASES.get(gpu.name, gpu.name)  # a spec renamed for display (h200) is still its preset
+    measured_gpu = any(g == preset for g, _ in FITTED_REGIMES)
     if name == "hardware":
         return Regime("hardware", "", 0.0, 0.0, None, None, HARDWARE_ENERGY_SPREAD, HARDWARE_TIME_SPREAD,
                       calibrated=measured_gpu,
                       source="roofline, no host time; efficiencies and idle power of the GPU preset")
-    fit = FITTED_REGIMES.get((gpu.name, name))
+    fit = FITTED_REGIMES.get((preset, name))
     if fit is not None:
         return fit
     if name == "eager":

@@ -390,3 +390,16 @@ def test_benchmark_smoke_runs_both_regimes_and_writes_rows(tmp_path, capsys):
     assert "warm-up (first pass over these KV lengths)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         mod.parse_args(["--regimes", "vllm"])
+
+
+def test_a_spec_renamed_for_display_keeps_its_fitted_regimes():
+    """The command line shows h200, not h200_sxm (neurosim.platforms): the regime fit must follow."""
+    import dataclasses
+
+    from hw_models import get_gpu, get_regime
+
+    spec = get_gpu("h200_sxm")
+    shown = dataclasses.replace(spec, name="h200")
+    for regime in ("hardware", "eager", "hf-generate"):
+        assert get_regime(shown, regime) == get_regime(spec, regime)
+        assert get_regime(shown, regime).calibrated
