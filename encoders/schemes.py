@@ -248,7 +248,7 @@ def decode(
             )
     if sch.graded:  # payloads: the count is the sum of the steps' payloads
         acc = s.to(torch.int64).sum(dim=0)
-        acc = acc.to(narrow_int(acc[:0], -sch.payload_max, sch.payload_max).dtype)
+        acc = acc.to(narrow_int(acc.reshape(-1)[:0], -sch.payload_max, sch.payload_max).dtype)
         acc = _wrap(acc.cpu().numpy() if was_numpy else acc, was_numpy)
         if dtype is not None:
             acc = acc.astype(dtype) if isinstance(acc, np.ndarray) else acc.to(_torch_dtype(dtype))
