@@ -230,6 +230,22 @@ def run_prefill(model, device, prompt_len: int, min_seconds: float, meter, vocab
     return e1 - e0, t1 - t0, reps * prompt_len, reps
 
 
+def _warm_then_measure(once, steps: int, min_seconds: float) -> tuple[float, float, int]:
+    """Run ``once()`` (returns J, s) once as a warm-up over every KV length the measurement meets
+    (kernels picked per shape, e.g. a per-length attention plan, are set up there, not in the
+    measured steady state), then repeat it for at least ``min_seconds``: (J, s, repetitions)."""
+    _, s_warm = once()
+    print(f"    warm-up (first pass over these KV lengths): {s_warm / steps * 1e3:.2f} ms/step")
+    energy = secs = 0.0
+    reps = 0
+    while secs < min_seconds:
+        e, s = once()
+        energy += e
+        secs += s
+        reps += 1
+    return energy, secs, reps
+
+
 def run_decode(model, device, prompt_len: int, new_tokens: int, batch: int, min_seconds: float, meter, vocab: int):
     """Greedy decode with a KV cache; only the decode steps are measured (prefill excluded).
 
@@ -255,17 +271,7 @@ def run_decode(model, device, prompt_len: int, new_tokens: int, batch: int, min_
         return e1 - e0, t1 - t0
 
     with torch.inference_mode():
-        # warm-up over every KV length the measurement meets: kernels picked per shape (e.g. a
-        # per-length attention plan) are set up here, not in the measured steady state
-        _, s_warm = once(new_tokens)
-        print(f"    warm-up (first pass over these KV lengths): {s_warm / new_tokens * 1e3:.2f} ms/step")
-        energy = secs = 0.0
-        reps = 0
-        while secs < min_seconds:
-            e, s = once(new_tokens)
-            energy += e
-            secs += s
-            reps += 1
+        energy, secs, reps = _warm_then_measure(lambda: once(new_tokens), new_tokens, min_seconds)
     return energy, secs, new_tokens * batch * reps, reps
 
 
@@ -337,15 +343,7 @@ def run_decode_generate(model, device, prompt_len: int, new_tokens: int, batch: 
         return e1 - mark.mark[0], t1 - mark.mark[1]
 
     with torch.inference_mode():
-        _, s_warm = once(new_tokens)  # warm-up over every KV length measured (see run_decode)
-        print(f"    warm-up (first pass over these KV lengths): {s_warm / (new_tokens - 1) * 1e3:.2f} ms/step")
-        energy = secs = 0.0
-        reps = 0
-        while secs < min_seconds:
-            e, s = once(new_tokens)
-            energy += e
-            secs += s
-            reps += 1
+        energy, secs, reps = _warm_then_measure(lambda: once(new_tokens), new_tokens - 1, min_seconds)
     return energy, secs, (new_tokens - 1) * batch * reps, reps
 
 
