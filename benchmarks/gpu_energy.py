@@ -219,15 +219,21 @@ def run_prefill(model, device, prompt_len: int, min_seconds: float, meter, vocab
     with torch.inference_mode():
         model(input_ids=ids, use_cache=True, **kw)  # warm-up (kernels, allocator)
         _sync(device)
-        reps, e0, t0 = 0, meter.energy_j(), time.perf_counter()
-        while True:
-            model(input_ids=ids, use_cache=True, **kw)
-            reps += 1
-            _sync(device)
-            if time.perf_counter() - t0 >= min_seconds:
-                break
-        t1, e1 = time.perf_counter(), meter.energy_j()
-    return e1 - e0, t1 - t0, reps * prompt_len, reps
+        energy, secs, reps = _repeat_for(lambda: model(input_ids=ids, use_cache=True, **kw), device, meter, min_seconds)
+    return energy, secs, reps * prompt_len, reps
+
+
+def _repeat_for(call, device, meter, min_seconds: float) -> tuple[float, float, int]:
+    """Call ``call()`` (waiting for the GPU each time) until ``min_seconds`` have passed:
+    (J from the energy counter, s, repetitions)."""
+    reps, e0, t0 = 0, meter.energy_j(), time.perf_counter()
+    while True:
+        call()
+        reps += 1
+        _sync(device)
+        if time.perf_counter() - t0 >= min_seconds:
+            break
+    return meter.energy_j() - e0, time.perf_counter() - t0, reps
 
 
 def _warm_then_measure(once, steps: int, min_seconds: float) -> tuple[float, float, int]:
@@ -294,15 +300,10 @@ def run_prefill_generate(model, device, prompt_len: int, min_seconds: float, met
     with torch.inference_mode():
         model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=1, do_sample=False)  # warm-up
         _sync(device)
-        reps, e0, t0 = 0, meter.energy_j(), time.perf_counter()
-        while True:
-            model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=1, do_sample=False)
-            reps += 1
-            _sync(device)
-            if time.perf_counter() - t0 >= min_seconds:
-                break
-        t1, e1 = time.perf_counter(), meter.energy_j()
-    return e1 - e0, t1 - t0, reps * prompt_len, reps
+        energy, secs, reps = _repeat_for(
+            lambda: model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=1, do_sample=False),
+            device, meter, min_seconds)
+    return energy, secs, reps * prompt_len, reps
 
 
 class _FirstStepMark:
