@@ -17,8 +17,9 @@ What it does, on one CUDA device:
        vocab 49152, tied embeddings);
    (b) Qwen2.5-7B's shape (Qwen2Config: hidden 3584, 28 layers, 28/4 heads, MLP 18944,
        vocab 152064);
-   it measures prefill of ``--prompt-len`` tokens (batch 1, logits of the last position only,
-   as generate() does) and greedy decode of ``--decode-tokens`` tokens with a KV cache at each
+   (c) with ``--models qwen05b``, Qwen2.5-0.5B's shape (Qwen2Config: hidden 896, 24 layers);
+   it measures prefill of each ``--prefill-lens`` x ``--prefill-batches`` (logits of the last
+   position only, as generate() does) and greedy decode of ``--decode-tokens`` tokens with a KV cache at each
    batch size of ``--batches``; each workload repeats until at least ``--min-seconds`` of
    measured time.
 3. Prints measured J/token next to the preset's prediction (hw_models.predict_forward,
@@ -73,6 +74,9 @@ CSV_COLUMNS = (
     "error_pct", "preset", "s_per_token_measured", "s_per_token_predicted", "avg_power_w", "idle_power_w",
     "j_per_token_opbyte_predicted", "host_overhead_s_per_layer_fit", "transformers_version", "regime", "driver",
 )
+#: --models: name -> (workload label of hw_models.gpu_calibration.WORKLOAD_SHAPES, transformers family)
+MODEL_TABLE = {"smollm2": ("smollm2-135m-arch", "llama"), "qwen7b": ("qwen2.5-7b-shape", "qwen2"),
+               "qwen05b": ("qwen2.5-0.5b-shape", "qwen2")}
 #: software regimes this script measures (hw_models.gpu_regimes: "hardware" is the roofline itself)
 MEASURED_REGIMES = ("eager", "hf-generate")
 DEFAULT_CSV = REPO / "hw_models" / "data" / "gpu_measurements.csv"
@@ -210,17 +214,17 @@ def measure_idle(meter, seconds: float) -> float:
     return (meter.energy_j() - e0) / (time.perf_counter() - t0)
 
 
-def run_prefill(model, device, prompt_len: int, min_seconds: float, meter, vocab: int):
-    """Repeat a prefill of ``prompt_len`` tokens; returns (J, s, tokens, reps)."""
+def run_prefill(model, device, prompt_len: int, min_seconds: float, meter, vocab: int, batch: int = 1):
+    """Repeat a prefill of ``batch`` x ``prompt_len`` tokens; returns (J, s, tokens, reps)."""
     import torch
 
     kw = _forward_kwargs(model)
-    ids = torch.randint(0, vocab, (1, prompt_len), device=device)
+    ids = torch.randint(0, vocab, (batch, prompt_len), device=device)
     with torch.inference_mode():
         model(input_ids=ids, use_cache=True, **kw)  # warm-up (kernels, allocator)
         _sync(device)
         energy, secs, reps = _repeat_for(lambda: model(input_ids=ids, use_cache=True, **kw), device, meter, min_seconds)
-    return energy, secs, reps * prompt_len, reps
+    return energy, secs, reps * prompt_len * batch, reps
 
 
 def _repeat_for(call, device, meter, min_seconds: float) -> tuple[float, float, int]:
@@ -244,11 +248,15 @@ def _warm_then_measure(once, steps: int, min_seconds: float) -> tuple[float, flo
     print(f"    warm-up (first pass over these KV lengths): {s_warm / steps * 1e3:.2f} ms/step")
     energy = secs = 0.0
     reps = 0
+    cpu0 = time.process_time()
     while secs < min_seconds:
         e, s = once()
         energy += e
         secs += s
         reps += 1
+    # host CPU seconds per wall second of the measured passes (prefills included): near the
+    # thread count when the host is busy, well below 1 when it waits (GPU, OS, locks)
+    print(f"    process CPU time / wall time: {(time.process_time() - cpu0) / max(secs, 1e-9):.2f}")
     return energy, secs, reps
 
 
@@ -289,13 +297,13 @@ def _no_eos(model) -> None:
     gc.do_sample = False
 
 
-def run_prefill_generate(model, device, prompt_len: int, min_seconds: float, meter, vocab: int):
+def run_prefill_generate(model, device, prompt_len: int, min_seconds: float, meter, vocab: int, batch: int = 1):
     """``generate(max_new_tokens=1)`` (prefill + one greedy selection, as a chat front end's
-    first token); returns (J, s, tokens, reps) with tokens = prompt_len x reps."""
+    first token); returns (J, s, tokens, reps) with tokens = batch x prompt_len x reps."""
     import torch
 
     _no_eos(model)
-    ids = torch.randint(0, vocab, (1, prompt_len), device=device)
+    ids = torch.randint(0, vocab, (batch, prompt_len), device=device)
     mask = torch.ones_like(ids)
     with torch.inference_mode():
         model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=1, do_sample=False)  # warm-up
@@ -303,7 +311,7 @@ def run_prefill_generate(model, device, prompt_len: int, min_seconds: float, met
         energy, secs, reps = _repeat_for(
             lambda: model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=1, do_sample=False),
             device, meter, min_seconds)
-    return energy, secs, reps * prompt_len, reps
+    return energy, secs, reps * prompt_len * batch, reps
 
 
 class _FirstStepMark:
@@ -400,10 +408,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda:0", help="CUDA device (default cuda:0)")
     p.add_argument("--preset", default="h100_sxm", help="hw_models GPU preset to compare with "
                                                          "(--recheck also takes h100_sxm_uncalibrated)")
-    p.add_argument("--models", default="smollm2,qwen7b", help="comma list of smollm2, qwen7b")
+    p.add_argument("--models", default="smollm2,qwen7b", help="comma list of smollm2, qwen7b, qwen05b")
     p.add_argument("--prompt-len", type=int, default=1024, help="decode prompt length (tokens)")
     p.add_argument("--modes", default="prefill,decode", help="comma list of prefill, decode")
     p.add_argument("--prefill-lens", default="1024", help="prefill lengths (tokens), comma list")
+    p.add_argument("--prefill-batches", default="1", help="prefill batch sizes, comma list (a large batch makes "
+                   "a small model's prefill compute-bound)")
     p.add_argument("--regimes", default="eager", help=f"comma list of {', '.join(MEASURED_REGIMES)}: a plain "
                    "PyTorch decode loop with KV cache, or transformers generate()")
     p.add_argument("--json", default=None, help="also write every measurement with its metadata as JSON "
@@ -440,6 +450,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--prefill-lens must be a comma list of integers, got {a.prefill_lens!r}")
     if not a.prefill_list or min(a.prefill_list) < 1:
         p.error("--prefill-lens must list integers >= 1")
+    try:
+        a.prefill_batch_list = [int(b) for b in a.prefill_batches.split(",") if b.strip()]
+    except ValueError:
+        p.error(f"--prefill-batches must be a comma list of integers, got {a.prefill_batches!r}")
+    if not a.prefill_batch_list or min(a.prefill_batch_list) < 1:
+        p.error("--prefill-batches must list integers >= 1")
     a.mode_list = [m.strip() for m in a.modes.split(",") if m.strip()]
     if not a.mode_list or set(a.mode_list) - {"prefill", "decode"}:
         p.error(f"--modes must list prefill and/or decode, got {a.modes!r}")
@@ -450,9 +466,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if "hf-generate" in a.regime_list and a.decode_tokens < 2:
         p.error("--decode-tokens must be >= 2 with the hf-generate regime")
     a.model_list = [m.strip() for m in a.models.split(",") if m.strip()]
-    bad = sorted(set(a.model_list) - {"smollm2", "qwen7b"})
+    bad = sorted(set(a.model_list) - set(MODEL_TABLE))
     if bad:
-        p.error(f"unknown model(s) {bad}; choose from smollm2, qwen7b")
+        p.error(f"unknown model(s) {bad}; choose from {', '.join(MODEL_TABLE)}")
     return a
 
 
@@ -536,8 +552,7 @@ def main(argv=None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         dtype = torch.bfloat16
-        table = {"smollm2": ("smollm2-135m-arch", "llama"), "qwen7b": ("qwen2.5-7b-shape", "qwen2")}
-        models = [(table[m][0], WORKLOAD_SHAPES[table[m][0]], table[m][1]) for m in args.model_list]
+        models = [(MODEL_TABLE[m][0], WORKLOAD_SHAPES[MODEL_TABLE[m][0]], MODEL_TABLE[m][1]) for m in args.model_list]
     print(f"device: {meter.name} (driver {meter.driver}); torch {torch.__version__}, "
           f"transformers {transformers.__version__}; preset {gpu.name}")
     torch.empty(1, device=device)  # create the CUDA context before measuring idle
@@ -563,8 +578,8 @@ def main(argv=None) -> int:
         t_build = time.perf_counter()
         model, n_params = build_model(shape, family, device, dtype)
         print(f"\n{label}: {n_params / 1e6:.1f} M parameters, built in {time.perf_counter() - t_build:.1f} s")
-        workloads = [(r, "prefill", 1, p) for r in args.regime_list for p in args.prefill_list
-                     if "prefill" in args.mode_list]
+        workloads = [(r, "prefill", b, p) for r in args.regime_list for p in args.prefill_list
+                     for b in args.prefill_batch_list if "prefill" in args.mode_list]
         workloads += [(r, "decode", b, args.prompt_len) for r in args.regime_list for b in args.batch_list
                       if "decode" in args.mode_list]
         for regime, mode, batch, plen in workloads:
@@ -580,7 +595,7 @@ def main(argv=None) -> int:
             try:
                 if mode == "prefill":
                     run = run_prefill if regime == "eager" else run_prefill_generate
-                    e, s, n, reps = run(model, device, plen, args.min_seconds, meter, shape.vocab)
+                    e, s, n, reps = run(model, device, plen, args.min_seconds, meter, shape.vocab, batch)
                     time_per_call = s / reps
                     s_tok = s / n
                 else:

@@ -25,12 +25,13 @@ from hw_models.gpu_regimes import FITTED_REGIMES  # noqa: E402
 
 
 def fitted_table() -> str:
-    lines = ["| GPU | regime | host per layer, prefill | host per layer, decode step | compute efficiency | "
+    lines = ["| GPU | regime | host per layer, prefill | host per layer, decode step | prefill compute | "
              "memory power fraction | J/token range factor | s/token range factor |", "|---|---|---|---|---|---|---|---|"]
     for (gpu, name), r in FITTED_REGIMES.items():
         dec = r.decode_host_s_per_layer if r.decode_host_s_per_layer is not None else r.host_s_per_layer
+        eff = r.compute_efficiency if r.compute_efficiency is not None else f"{r.kernel_profile} kernel profile"
         lines.append(f"| {gpu} | {name} | {r.host_s_per_layer * 1e3:.3f} ms | {dec * 1e3:.3f} ms | "
-                     f"{r.compute_efficiency} | {r.memory_power_fraction} | {r.energy_spread[0]:.2f}-"
+                     f"{eff} | {r.memory_power_fraction} | {r.energy_spread[0]:.2f}-"
                      f"{r.energy_spread[1]:.2f} | {r.time_spread[0]:.2f}-{r.time_spread[1]:.2f} |")
     return "\n".join(lines)
 

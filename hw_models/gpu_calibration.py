@@ -20,12 +20,13 @@ import numpy as np
 
 from ._checks import positive_int
 from .gpu_model import predict_forward
-from .gpu_regimes import REGIMES, Regime
-from .gpus import GPU_PRESETS, GPUSpec
-from .shapes import QWEN25_7B, SMOLLM2_135M, ModelShape
+from .gpu_regimes import KERNEL_PROFILES, REGIMES, Regime
+from .gpus import GPU_ALIASES, GPU_PRESETS, GPUSpec
+from .shapes import QWEN25_05B, QWEN25_7B, SMOLLM2_135M, ModelShape
 
 #: model label used in benchmarks/gpu_energy.py workload names -> the shape it builds
-WORKLOAD_SHAPES: dict[str, ModelShape] = {"smollm2-135m-arch": SMOLLM2_135M, "qwen2.5-7b-shape": QWEN25_7B}
+WORKLOAD_SHAPES: dict[str, ModelShape] = {"smollm2-135m-arch": SMOLLM2_135M, "qwen2.5-7b-shape": QWEN25_7B,
+                                           "qwen2.5-0.5b-shape": QWEN25_05B}
 
 _MEASURED_COLUMNS = ("workload", "j_per_token_measured", "s_per_token_measured", "avg_power_w")
 
@@ -344,11 +345,37 @@ PROBE_PREFILL = "smollm2-135m-arch/prefill1024/b1"
 PROBES: tuple[str, ...] = (PROBE_PREFILL, PROBE_DECODE)
 
 
+def _pooled(rows: Iterable[Mapping[str, Any]], where: str) -> list[tuple[Workload, float, float, float, Mapping]]:
+    """:func:`_measured` with repeated measurements of one workload (same device and regime)
+    pooled: the median of each of J/token, call time and W (host time on a VM drifts by +-25 %
+    between runs minutes apart, docs/gpu-regimes.md; a median of repeats is what a probe quotes)."""
+    groups: dict[tuple[str, str, str], list] = {}
+    for item in _measured(list(rows), where):
+        r = item[4]
+        groups.setdefault((str(r.get("device", "")), row_regime(r), item[0].name), []).append(item)
+    out = []
+    for items in groups.values():
+        w, r = items[0][0], items[0][4]
+        med = [float(np.median([it[i] for it in items])) for i in (1, 2, 3)]
+        out.append((w, med[0], med[1], med[2], dict(r, repeats=str(len(items)))))
+    return out
+
+
+def pool_repeats(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """CSV rows with repeated workloads (same device, regime, workload) pooled into one row each:
+    median J/token, s/token and W; column ``repeats`` = how many rows were pooled."""
+    out = []
+    for w, j, t_call, watts, r in _pooled(rows, "pool_repeats"):
+        s_tok = t_call / (w.batch * w.prompt_len) if w.mode == "prefill" else t_call
+        out.append(dict(r, j_per_token_measured=repr(j), s_per_token_measured=repr(s_tok), avg_power_w=repr(watts)))
+    return out
+
+
 def host_profile(rows: Iterable[Mapping[str, Any]]) -> tuple[float, float]:
     """(host s per decoder layer per prefill call, per decode step) of one machine and regime,
-    from its probe rows (:data:`PROBES`): call time / layers. Without the prefill probe the
-    decode value serves for both. ``rows``: rows of ONE machine and regime."""
-    data = {w.name: (w, t) for w, _, t, _, _ in _measured(list(rows), "host_profile")}
+    from its probe rows (:data:`PROBES`, repeats pooled): call time / layers. Without the
+    prefill probe the decode value serves for both. ``rows``: rows of ONE machine and regime."""
+    data = {w.name: (w, t) for w, _, t, _, _ in _pooled(list(rows), "host_profile")}
     if PROBE_DECODE not in data:
         raise ValueError(f"host_profile: no host probe row {PROBE_DECODE!r}; measure it with "
                          "python benchmarks/gpu_energy.py --models smollm2 --modes prefill,decode --batches 1")
@@ -360,32 +387,52 @@ def host_profile(rows: Iterable[Mapping[str, Any]]) -> tuple[float, float]:
     return h_dec, h_dec
 
 
-def fit_gpu_side(rows: Iterable[Mapping[str, Any]], gpu: GPUSpec, host: tuple[float, float]
-                 ) -> tuple[float | None, float | None]:
-    """(compute efficiency, memory power fraction) of ``gpu`` fitted on ``rows`` given the host
-    profile ``host`` (s per layer: prefill, decode); None where no row pins the value (no
-    compute-bound row; no row whose power depends on the fraction). Least squares on log call
-    time (efficiency in [:data:`E_MIN`, 1]), then on log average power."""
-    data = _measured(list(rows), "fit_gpu_side")
-    hw = [predict_workload(gpu.with_changes(compute_efficiency=1.0), w, regime=Regime("hardware", "", 0.0))
-          for w, *_ in data]
-    tc1 = np.array([float(p["t_compute_s"]) for p in hw])
-    tm = np.array([float(p["t_memory_s"]) for p in hw])
-    th = np.array([w.shape.layers * host[1 if w.mode == "decode" else 0] for w, *_ in data])
+def _regime_template(name: str, gpu: GPUSpec, host: tuple[float, float], e: float | None = None,
+                     m: float | None = None, **kw: Any) -> Regime:
+    """A measured regime (eager / hf-generate) on ``gpu``: unfused elementwise kernels, the
+    GPU's kernel profile (:data:`hw_models.gpu_regimes.KERNEL_PROFILES`), host profile ``host``."""
+    preset = GPU_ALIASES.get(gpu.name, gpu.name)
+    return Regime(name, kw.pop("fitted_on", gpu.name), host[0], 0.0, e, m, decode_host_s_per_layer=host[1],
+                  kernel_profile=KERNEL_PROFILES.get(preset, ""), unfused_elementwise=True, **kw)
+
+
+def fit_gpu_side(rows: Iterable[Mapping[str, Any]], gpu: GPUSpec, host: tuple[float, float],
+                 name: str = "eager") -> tuple[float | None, float | None]:
+    """(compute efficiency, memory power fraction) of ``gpu`` fitted on ``rows`` (repeats pooled)
+    given the host profile ``host`` (s per layer: prefill, decode); None where no row pins the
+    value. A prefill whose GEMMs and attention come from the GPU's kernel profile does not
+    depend on the efficiency (only unprofiled compute-bound rows pin it). Least squares on log
+    call time ``max(max(t_c, t_m) + t_e, t_h)`` (efficiency in [:data:`E_MIN`, 1]), then on log
+    average power (the model of :func:`hw_models.gpu_model.call_power_w`, vectorised over f)."""
+    data = _pooled(list(rows), "fit_gpu_side")
+    probe = _regime_template(name, gpu, host, e=1.0)
+    parts = [predict_workload(gpu, w, regime=probe) for w, *_ in data]
+    tc = np.array([float(p["t_compute_s"]) for p in parts])
+    tb = np.array([float(p["t_compute_busy_s"]) for p in parts])
+    scal = np.array([not p["compute_profiled"] for p in parts])
+    tm = np.array([float(p["t_memory_s"]) for p in parts])
+    te = np.array([float(p["t_elementwise_s"]) for p in parts])
+    th = np.array([float(p["t_host_s"]) for p in parts])
     log_t = np.log(np.array([t for _, _, t, _, _ in data]))
+
+    def times(e: np.ndarray) -> np.ndarray:
+        t_c = np.where(scal, tc / e[..., None], tc)
+        return np.maximum(np.maximum(t_c, tm) + te, th), t_c
+
     e_ax = np.linspace(E_MIN, 1.0, 7001)
-    t = np.maximum(np.maximum(tc1[None, :] / e_ax[:, None], tm), th)
-    e = float(e_ax[int(np.argmin(((np.log(t) - log_t) ** 2).sum(axis=1)))])
-    pinned = tc1 / e >= np.maximum(tm, th)
+    t_all, _ = times(e_ax[:, None])
+    e = float(e_ax[int(np.argmin(((np.log(t_all) - log_t) ** 2).sum(axis=1)))])
+    _, t_c_e = times(np.array(e))
+    pinned = scal & (t_c_e >= tm) & (np.maximum(t_c_e, tm) + te >= th)
     e_used = e if pinned.any() else gpu.compute_efficiency
-    t_c = tc1 / e_used
-    t_fit = np.maximum(np.maximum(t_c, tm), th)
+    t_fit, t_c = times(np.array(e_used))
+    t_c = np.where(scal, t_c, tb)            # full-power busy time of profiled kernels
     watts = np.array([p for _, _, _, p, _ in data])
-    u_c, u_m = np.minimum(1.0, t_c / t_fit), np.minimum(1.0, tm / t_fit)
-    m_ax = np.linspace(0.0, 1.0, 1001)
-    p_pred = gpu.idle_w + (gpu.tdp_w - gpu.idle_w) * np.maximum(u_c[None, :], m_ax[:, None] * u_m[None, :])
+    m_ax = np.linspace(0.0, 1.0, 1001)[:, None]
+    u_c, u_m, u_e = (np.minimum(1.0, x / t_fit) for x in (t_c, tm, te))
+    p_pred = gpu.idle_w + (gpu.tdp_w - gpu.idle_w) * np.minimum(1.0, np.maximum(u_c, m_ax * u_m) + u_e)
     p_sse = ((np.log(p_pred) - np.log(watts)) ** 2).sum(axis=1)
-    m = float(m_ax[int(np.argmin(p_sse))]) if np.ptp(p_sse) > 1e-12 else None
+    m = float(m_ax[int(np.argmin(p_sse)), 0]) if np.ptp(p_sse) > 1e-12 else None
     return (e if pinned.any() else None), m
 
 
@@ -395,13 +442,14 @@ def fit_regime(
     name: str,
     source: str = "",
 ) -> tuple[Regime, dict[str, Any]]:
-    """Regime ``name`` on ``gpu`` from measured rows of that regime on one machine (no GPU needed).
+    """Regime ``name`` on ``gpu`` from measured rows of that regime on one machine (no GPU needed;
+    repeated workloads pooled by their median).
 
-    Host side: the machine's host profile from its probe rows (:func:`host_profile`): host s per
-    decoder layer in a prefill call and in a decode step. GPU side: compute efficiency and
-    memory power fraction by least squares given that host profile (:func:`fit_gpu_side`).
-    Call time ``t = max(FLOPs / (peak e), bytes / (bw x bw_eff), layers x host per layer)``.
-    Spreads: min / max of measured / predicted J/token and s/token over the rows.
+    Host side: the machine's host profile from its probe rows (:func:`host_profile`). GPU side:
+    the kernel profile of the GPU for prefill compute (measured, not fitted), the unfused
+    elementwise traffic of an eager model, and the compute efficiency (rows the profile does not
+    cover) and memory power fraction by least squares given that host profile
+    (:func:`fit_gpu_side`). Spreads: min / max of measured / predicted J/token and s/token.
 
     Returns:
         (:class:`Regime` with ``calibrated=True`` and ``fitted_on=gpu.name``, info dict with
@@ -411,9 +459,9 @@ def fit_regime(
         raise ValueError(f"fit_regime: regime must be one of eager, hf-generate; got {name!r}")
     if not isinstance(gpu, GPUSpec):
         raise TypeError(f"fit_regime: expected a GPUSpec, got {type(gpu).__name__}")
-    rows = list(rows)
+    rows = pool_repeats(rows)
     h_pre, h_dec = host_profile(rows)
-    e, m = fit_gpu_side(rows, gpu, (h_pre, h_dec))
+    e, m = fit_gpu_side(rows, gpu, (h_pre, h_dec), name)
     reg = make_regime(name, gpu, (h_pre, h_dec), e, m, rows, source)
     data = _measured(rows, "fit_regime")
     preds = [predict_workload(gpu, w, regime=reg) for w, *_ in data]
@@ -429,13 +477,13 @@ def fit_regime(
 def make_regime(name: str, gpu: GPUSpec, host: tuple[float, float], e: float | None, m: float | None,
                 rows: Iterable[Mapping[str, Any]], source: str = "") -> Regime:
     """A calibrated :class:`Regime` of host profile ``host`` and GPU side (e, m) whose spreads are
-    the min / max of measured / predicted over ``rows`` (measured on ``gpu``)."""
-    reg = Regime(name, gpu.name, host[0], 0.0, e, m, calibrated=True, source=source, decode_host_s_per_layer=host[1])
-    res = recheck_measurements(rows, gpu, regime=reg)
+    the min / max of measured / predicted over ``rows`` (measured on ``gpu``, repeats pooled)."""
+    reg = _regime_template(name, gpu, host, e, m, calibrated=True, source=source)
+    res = recheck_measurements(pool_repeats(rows), gpu, regime=reg)
     j_ratio = np.array([r["j_measured"] / r["j_predicted"] for r in res])
     s_ratio = np.array([r["s_measured"] / r["s_predicted"] for r in res])
-    return Regime(name, gpu.name, host[0], 0.0, e, m, _spread(j_ratio), _spread(s_ratio), calibrated=True,
-                  source=source, decode_host_s_per_layer=host[1])
+    return _regime_template(name, gpu, host, e, m, energy_spread=_spread(j_ratio), time_spread=_spread(s_ratio),
+                            calibrated=True, source=source)
 
 
 def prediction_errors(rows: Iterable[Mapping[str, Any]], gpu: GPUSpec, regime: Regime) -> list[dict[str, Any]]:
@@ -467,22 +515,23 @@ def prior_gpu(rows: Iterable[Mapping[str, Any]]) -> GPUSpec:
 
 def transfer(rows: Iterable[Mapping[str, Any]], regime: str, train: tuple[str, str | None],
              test: tuple[str, str | None]) -> tuple[Regime, list[dict[str, Any]]]:
-    """Out-of-sample check. GPU side (compute efficiency, memory power fraction) fitted on the
-    ``regime`` rows of ``train`` = (device text, model label or None), given the train
-    machine's host profile (its probe rows); predicted: the rows of ``test`` (device, label) on
-    the test device's :func:`prior_gpu` with that GPU side and the TEST machine's host profile
-    (its probe rows, which are not scored). Returns (the regime used on the test rows,
-    :func:`recheck_measurements` rows)."""
-    rows = list(rows)
+    """Out-of-sample check. GPU side (memory power fraction; compute efficiency where a row is
+    not covered by the kernel profile) fitted on the ``regime`` rows of ``train`` = (device
+    text, model label or None), given the train machine's host profile (its probe rows);
+    predicted: the rows of ``test`` (device, label), repeats pooled, on the test device's
+    :func:`prior_gpu` with that GPU side, the test GPU's kernel profile and the TEST machine's
+    host profile (its probe rows, which are not scored). Returns (the regime used on the test
+    rows, :func:`recheck_measurements` rows)."""
+    rows = pool_repeats(rows)
     tr = rows_where(rows, train[0], regime, train[1])
     te = [r for r in rows_where(rows, test[0], regime, test[1]) if r["workload"] not in PROBES]
     if not tr or not te:
         raise ValueError(f"transfer: no {regime} rows for train {train} or test {test}")
-    e, m = fit_gpu_side(tr, prior_gpu(tr), host_profile(rows_where(rows, train[0], regime)))
+    e, m = fit_gpu_side(tr, prior_gpu(tr), host_profile(rows_where(rows, train[0], regime)), regime)
     test_gpu = prior_gpu(te)
     host = host_profile(rows_where(rows, test[0], regime))
-    reg = Regime(regime, prior_gpu(tr).name, host[0], 0.0, e, m, calibrated=True,
-                 source=f"GPU side fitted on {train}, host profile probed on {test[0]}", decode_host_s_per_layer=host[1])
+    reg = _regime_template(regime, test_gpu, host, e, m, fitted_on=prior_gpu(tr).name, calibrated=True,
+                           source=f"GPU side fitted on {train}, host profile probed on {test[0]}")
     return reg, recheck_measurements(te, test_gpu, regime=reg)
 
 

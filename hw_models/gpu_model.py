@@ -23,8 +23,11 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
+
 from ._checks import check_layer_activity, finite_nonneg, positive_int
 from .activity import Activity
+from .gpu_kernels import kernel_profile, profiled_prefill_s
 from .gpu_regimes import REGIMES, Regime, get_regime
 from .gpus import DTYPES, GPUSpec
 from .op_energy import JOUPPI_7NM, OpEnergyTable
@@ -91,20 +94,60 @@ def resolve_regime(gpu: GPUSpec, regime: str | Regime | None, host_overhead: boo
     return get_regime(gpu, regime)
 
 
-def _forward(gpu: GPUSpec, reg: Regime, work: dict, layers: int, mode: str, dtype: str,
-             table: OpEnergyTable) -> dict[str, float | str]:
+def call_power_w(gpu: GPUSpec, t_compute, t_memory, t_elementwise, t_total):
+    """Average board power (W) of a call of ``t_total`` s: its GEMM / attention phase (compute
+    busy ``t_compute``, HBM busy ``t_memory``, overlapped) draws ``max(u_c, f x u_m)`` of the span
+    above idle (f = memory_power_fraction), its unfused elementwise phase (``t_elementwise``,
+    serial) the whole span: ESTIMATE, those kernels keep the SMs (float32 casts, rsqrt, SiLU) and
+    HBM busy at once; measured on the H200, the SmolLM2 batch-16 prefills, about half of them
+    elementwise by our count, ran at the 700 W limit (hw_models/data/gpu_measurements.csv).
+    u = busy / total; works on floats and numpy arrays."""
+    u_c = np.minimum(1.0, t_compute / t_total)
+    u_m = np.minimum(1.0, t_memory / t_total)
+    u_e = np.minimum(1.0, t_elementwise / t_total)
+    frac = np.minimum(1.0, np.maximum(u_c, gpu.memory_power_fraction * u_m) + u_e)
+    return gpu.idle_w + (gpu.tdp_w - gpu.idle_w) * frac
+
+
+def call_times(gpu: GPUSpec, reg: Regime, shape: ModelShape, work: dict, mode: str, batch: int, prompt_len: int,
+               dtype: str = "bf16") -> dict[str, float | bool]:
+    """The parts of one call's time (s): ``t_compute_s`` (kernel profile for a profiled prefill,
+    else FLOPs / (peak x efficiency)), ``t_memory_s`` (HBM bytes / bandwidth), ``t_elementwise_s``
+    (unfused elementwise bytes / bandwidth, 0 unless the regime runs eagerly), ``t_host_s``, and
+    ``profiled`` (whether the compute time came from the profile)."""
     g = reg.gpu(gpu)
     t_c, t_m = roofline(g, work["flops"], work["bytes"], dtype)
-    t_h = reg.host_s(layers, mode)
-    t = max(t_c, t_m, t_h)
-    bound = "compute" if t == t_c else ("memory" if t == t_m else "host")
-    p = board_power_w(g, t_c, t_m, t)
+    t_busy = t_c
+    profile = kernel_profile(reg.kernel_profile) if reg.kernel_profile and mode == "prefill" and dtype == "bf16" else {}
+    if profile:
+        head, _ = roofline(g, work["lm_head_flops"], 0.0, dtype)
+        t_c = profiled_prefill_s(shape, batch, prompt_len, profile) + head
+        t_busy = t_c
+    t_e = 0.0
+    if reg.unfused_elementwise:
+        t_e = shape.eager_elementwise_bytes(work["tokens"]) / (g.hbm_bytes_per_s * g.bandwidth_efficiency)
+    return {"t_compute_s": t_c, "t_compute_busy_s": t_busy, "t_memory_s": t_m, "t_elementwise_s": t_e,
+            "t_host_s": reg.host_s(shape.layers, mode), "profiled": bool(profile)}
+
+
+def _forward(gpu: GPUSpec, reg: Regime, shape: ModelShape, work: dict, mode: str, batch: int, prompt_len: int,
+             dtype: str, table: OpEnergyTable) -> dict[str, float | str]:
+    g = reg.gpu(gpu)
+    parts = call_times(gpu, reg, shape, work, mode, batch, prompt_len, dtype)
+    t_c, t_m, t_e, t_h = (float(parts[k]) for k in ("t_compute_s", "t_memory_s", "t_elementwise_s", "t_host_s"))
+    t_gpu = max(t_c, t_m) + t_e
+    t = max(t_gpu, t_h)
+    bound = "host" if t_h > t_gpu else ("compute" if t_c >= t_m + t_e else "memory")
+    p = float(call_power_w(g, float(parts["t_compute_busy_s"]), t_m, t_e, t))
     n = work["tokens"]
-    opbyte = (work["flops"] / 2.0 * mac_energy_pj(dtype, table) + work["bytes"] * table.hbm_pj_per_byte) * PJ
+    ew_bytes = shape.eager_elementwise_bytes(n) if reg.unfused_elementwise else 0.0
+    opbyte = (work["flops"] / 2.0 * mac_energy_pj(dtype, table) + (work["bytes"] + ew_bytes) * table.hbm_pj_per_byte) * PJ
     opbyte += g.idle_w * t
     return {"time_s": t, "tokens": n, "latency_per_token_s": t if mode == "decode" else t / n, "power_w": p,
             "energy_per_token_j": p * t / n, "energy_per_token_opbyte_j": opbyte / n,
-            "t_compute_s": t_c, "t_memory_s": t_m, "t_host_s": t_h, "bound": bound}
+            "t_compute_s": t_c, "t_compute_busy_s": float(parts["t_compute_busy_s"]), "t_memory_s": t_m,
+            "t_elementwise_s": t_e, "t_host_s": t_h, "bound": bound,
+            "compute_profiled": bool(parts["profiled"])}
 
 
 def predict_forward(
@@ -137,7 +180,7 @@ def predict_forward(
     wb = _bytes_per_weight(dtype)
     work = shape.dense_work(mode, batch=batch, prompt_len=prompt_len, context=context, weight_bytes=wb)
     reg = resolve_regime(gpu, regime, host_overhead)
-    out: dict[str, float | str | bool] = dict(_forward(gpu, reg, work, shape.layers, mode, dtype, table))
+    out: dict[str, float | str | bool] = dict(_forward(gpu, reg, shape, work, mode, batch, prompt_len, dtype, table))
     e, s = float(out["energy_per_token_j"]), float(out["latency_per_token_s"])
     out.update({
         "energy_per_token_j_low": e * reg.energy_spread[0], "energy_per_token_j_high": e * reg.energy_spread[1],

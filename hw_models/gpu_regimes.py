@@ -28,6 +28,13 @@ from .gpus import GPU_ALIASES, GPUSpec
 
 REGIMES: tuple[str, ...] = ("hardware", "eager", "hf-generate")
 
+#: GPU preset -> the device whose kernel profile (hw_models/data/gpu_kernels.csv) its measured
+#: regimes use for prefill GEMMs and attention. The H100 SXM uses the H200's: the same GH100
+#: compute die (132 SMs, 1,980 MHz boost, 989.5 TFLOPS dense bf16 in both datasheets: NVIDIA
+#: H100 Tensor Core GPU datasheet; NVIDIA H200 Tensor Core GPU datasheet) and the same 700 W
+#: limit; only HBM differs, which the roofline's bandwidth term carries.
+KERNEL_PROFILES: dict[str, str] = {"h100_sxm": "H200", "h200_sxm": "H200"}
+
 
 @dataclass(frozen=True)
 class Regime:
@@ -49,6 +56,12 @@ class Regime:
         time_spread: the same for s/token.
         calibrated: True when fitted on measurements of the GPU it is used for.
         source: where the values come from.
+        kernel_profile: NVML device name (e.g. "H200") whose kernel profile
+            (hw_models/data/gpu_kernels.csv) gives a prefill's GEMM and attention time
+            (:mod:`hw_models.gpu_kernels`); "" = FLOPs / (peak x compute efficiency).
+        unfused_elementwise: the software runs a Hugging Face model eagerly, one kernel per
+            elementwise op: their HBM traffic
+            (:meth:`hw_models.shapes.ModelShape.eager_elementwise_bytes`) adds memory time.
     """
 
     name: str
@@ -62,6 +75,8 @@ class Regime:
     calibrated: bool = False
     source: str = ""
     decode_host_s_per_layer: float | None = None
+    kernel_profile: str = ""
+    unfused_elementwise: bool = False
 
     def __post_init__(self) -> None:
         owner = f"Regime {self.name!r}"
@@ -143,9 +158,10 @@ def get_regime(gpu: GPUSpec, name: str) -> Regime:
     fit = FITTED_REGIMES.get((preset, name))
     if fit is not None:
         return fit
+    profile = KERNEL_PROFILES.get(preset, "")
     if name == "eager":
         return Regime("eager", "", gpu.host_overhead_s_per_layer, 0.0, None, None, UNMEASURED_SPREAD,
-                      UNMEASURED_SPREAD, calibrated=False,
+                      UNMEASURED_SPREAD, calibrated=False, kernel_profile=profile, unfused_elementwise=True,
                       source=f"{gpu.name} preset host_overhead_s_per_layer ({gpu.sources.get('host_overhead_s_per_layer', 'assumption')})")
     donors = [r for (g, n), r in FITTED_REGIMES.items() if n == name]
     if not donors:
@@ -155,22 +171,28 @@ def get_regime(gpu: GPUSpec, name: str) -> Regime:
     hi = max(d.energy_spread[1], d.time_spread[1], UNMEASURED_SPREAD[1])
     return Regime(name, d.fitted_on, d.host_s_per_layer, d.host_s_per_step, None, None, (lo, hi), (lo, hi),
                   calibrated=False, source=f"host times fitted on {d.fitted_on}'s machine ({d.source}); "
-                  f"not measured on {gpu.name}", decode_host_s_per_layer=d.decode_host_s_per_layer)
+                  f"not measured on {gpu.name}", decode_host_s_per_layer=d.decode_host_s_per_layer,
+                  kernel_profile=profile, unfused_elementwise=True)
 
 
-# FITTED by hw_models.gpu_calibration.fit_regime (host profile from the machine's SmolLM2 probe rows,
-# prefill 1024 and decode b1: call time / 30 layers; GPU side by least squares given that host) to
-# the 6 H100 eager rows (2026-11-25): SmolLM2-135M-arch and Qwen2.5-7B-shape bf16, prefill 1024,
-# decode 128 steps at 1024, batch 1 / 16
+# FITTED by hw_models.gpu_calibration.fit_regime: host profile from the machine's SmolLM2 probe rows
+# (prefill 1024 and decode b1, repeats pooled by their median: call time / 30 layers); prefill GEMMs
+# and attention from the H200 kernel profile (hw_models/data/gpu_kernels.csv, not fitted); unfused
+# elementwise traffic of the eager model; memory power fraction by least squares given those. No
+# fitted regime pins a compute efficiency any more (every prefill is profiled): None = the preset's.
+# H100: the 6 eager rows (2026-11-25): SmolLM2-135M-arch and Qwen2.5-7B-shape bf16, prefill 1024,
+# decode 128 steps at 1024, batch 1 / 16.
 _fitted(Regime("eager", "h100_sxm", host_s_per_layer=0.7411e-3, decode_host_s_per_layer=0.6034e-3,
-               compute_efficiency=0.4361, memory_power_fraction=0.666, energy_spread=(0.950, 1.244),
-               time_spread=(1.0, 1.168), calibrated=True, source=_H100))
-# FITTED as above to the 8 H200 eager rows (2026-12-02): prefill 1024 / 4096, decode 128 at 1024, b 1 / 16;
-# the high ends are the 7B decode rows, 1.3-2.1x the SmolLM2 probe's host time (docs/gpu-regimes.md)
-_fitted(Regime("eager", "h200_sxm", host_s_per_layer=0.7690e-3, decode_host_s_per_layer=0.9755e-3,
-               compute_efficiency=0.4768, memory_power_fraction=0.637, energy_spread=(0.944, 1.890),
-               time_spread=(0.914, 2.111), calibrated=True, source=_H200))
-# FITTED as above to the 8 H200 transformers-generate rows (2026-12-02), same workloads
-_fitted(Regime("hf-generate", "h200_sxm", host_s_per_layer=0.8039e-3, decode_host_s_per_layer=0.8614e-3,
-               compute_efficiency=0.4617, memory_power_fraction=0.751, energy_spread=(0.934, 1.532),
-               time_spread=(0.934, 1.462), calibrated=True, source=_H200))
+               memory_power_fraction=0.656, energy_spread=(0.868, 1.240), time_spread=(1.0, 1.167),
+               calibrated=True, source=_H100, kernel_profile="H200", unfused_elementwise=True))
+# H200: the 30 eager rows of four runs on 2026-12-02 (SmolLM2-135M-arch, Qwen2.5-0.5B-shape and
+# Qwen2.5-7B-shape; prefill 1024 / 4096 at batch 1 / 16, decode 128 at 1024, batch 1 / 16; 18
+# workloads, decode ones measured three times): host time on that VM drifted by up to 1.5x between
+# runs minutes apart, hence the spreads (docs/gpu-regimes.md)
+_fitted(Regime("eager", "h200_sxm", host_s_per_layer=0.9284e-3, decode_host_s_per_layer=0.9755e-3,
+               memory_power_fraction=1.0, energy_spread=(0.790, 1.277), time_spread=(0.748, 1.266),
+               calibrated=True, source=_H200, kernel_profile="H200", unfused_elementwise=True))
+# FITTED as above to the 30 H200 transformers-generate rows (2026-12-02), same workloads
+_fitted(Regime("hf-generate", "h200_sxm", host_s_per_layer=0.8524e-3, decode_host_s_per_layer=0.8787e-3,
+               memory_power_fraction=1.0, energy_spread=(0.853, 1.409), time_spread=(0.819, 1.351),
+               calibrated=True, source=_H200, kernel_profile="H200", unfused_elementwise=True))

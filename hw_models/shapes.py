@@ -85,6 +85,21 @@ class ModelShape:
         """KV-cache bytes stored per token of context (all layers)."""
         return 2 * self.layers * self.kv_heads * self.head_dim * bytes_per_value
 
+    def eager_elementwise_bytes(self, tokens: float, act_bytes: float = 2.0) -> float:
+        """HBM bytes (B) moved by the unfused elementwise kernels of an eager Hugging Face decoder
+        (transformers' Llama / Qwen2 modeling code) for ``tokens`` tokens, all layers. ESTIMATE,
+        counted from that code per token and layer (h = hidden, q / kv = query / key-value width,
+        I = MLP width; bf16 = 2 B, float32 = 4 B): two RMSNorms in float32 (upcast, square, mean,
+        scale, downcast, weight: 36 h each), two residual adds (6 h each), rotary embedding of q
+        and k (x cos, rotate_half's negate and concatenate, x sin, add: 20 B per element), the
+        attention output's transpose copy (4 q) and SiLU(gate) x up (10 I): 84 h + 24 q + 20 kv +
+        10 I bytes per token and layer. A fused engine (the "hardware" regime) keeps these in
+        registers; GEMMs and attention move their own operands (their measured times include it)."""
+        q = self.heads * self.head_dim
+        kv = self.kv_heads * self.head_dim
+        per_token_layer = (84 * self.hidden + 24 * q + 20 * kv + 10 * self.intermediate) * act_bytes / 2.0
+        return float(tokens) * self.layers * per_token_layer
+
     def dense_work(
         self,
         mode: str,
@@ -180,4 +195,18 @@ QWEN25_7B = ModelShape(
     intermediate=18944,  # intermediate_size 18944
     vocab=152064,        # vocab_size 152064
     tie_embeddings=False,  # tie_word_embeddings false
+)
+
+# The smallest model of Qwen2.5-7B's architecture class (Qwen2: q/k/v bias, 2 KV heads): a host
+# probe for the Qwen2 code path (hw_models.gpu_calibration, docs/gpu-regimes.md).
+QWEN25_05B = ModelShape(
+    name="Qwen2.5-0.5B",
+    hidden=896,          # Qwen2.5-0.5B config: hidden_size 896
+    layers=24,           # num_hidden_layers 24
+    heads=14,            # num_attention_heads 14
+    kv_heads=2,          # num_key_value_heads 2
+    head_dim=64,         # 896 / 14
+    intermediate=4864,   # intermediate_size 4864
+    vocab=151936,        # vocab_size 151936
+    tie_embeddings=True,  # tie_word_embeddings true
 )

@@ -165,6 +165,7 @@ def test_benchmark_recheck_cli(capsys, tmp_path):
 # ---------------------------------------------------------------------------------------------
 from hw_models.gpu_calibration import (  # noqa: E402
     OUT_OF_SAMPLE_CASES,
+    pool_repeats,
     PROBE_DECODE,
     PROBE_PREFILL,
     PROBES,
@@ -178,7 +179,7 @@ from hw_models.gpu_calibration import (  # noqa: E402
 )
 from hw_models.gpu_regimes import FITTED_REGIMES  # noqa: E402
 
-S, Q = "smollm2-135m-arch", "qwen2.5-7b-shape"
+S, Q, Q05 = "smollm2-135m-arch", "qwen2.5-7b-shape", "qwen2.5-0.5b-shape"
 
 
 @pytest.fixture(scope="module")
@@ -189,19 +190,40 @@ def all_rows() -> list[dict]:
 
 def test_h200_rows_cover_both_regimes_and_the_issue_workloads(all_rows):
     h200 = rows_where(all_rows, "H200")
-    want = {f"{m}/prefill{p}/b1" for m in (S, Q) for p in (1024, 4096)}
-    want |= {f"{m}/decode128@1024/b{b}" for m in (S, Q) for b in (1, 16)}
+    want = {f"{m}/prefill{p}/b{b}" for m in (S, Q, Q05) for p in (1024, 4096) for b in (1, 16)}
+    want |= {f"{m}/decode128@1024/b{b}" for m in (S, Q, Q05) for b in (1, 16)}
     for regime in ("eager", "hf-generate"):
         rows = rows_where(h200, regime=regime)
         assert {r["workload"] for r in rows} == want, regime
         for r in rows:
             assert r["driver"] == "580.159.04" and r["torch_version"].startswith("2.11") and r["date"].startswith("2026-12-02")
+        # every decode workload of SmolLM2 and the 7B was measured three times (runs 2-4)
+        pooled = {r["workload"]: int(r["repeats"]) for r in pool_repeats(rows)}
+        for m in (S, Q):
+            for b in (1, 16):
+                assert pooled[f"{m}/decode128@1024/b{b}"] == 3
+
+
+def test_pool_repeats_takes_medians_per_column():
+    base = {"device": "NVIDIA H200", "regime": "eager", "workload": f"{S}/decode128@1024/b1", "idle_power_w": "120"}
+    rows = [dict(base, j_per_token_measured=j, s_per_token_measured=t, avg_power_w=w)
+            for j, t, w in (("3.0", "0.020", "130"), ("4.0", "0.031", "131"), ("3.5", "0.029", "150"))]
+    rows.append(dict(rows[0], regime="hf-generate"))
+    out = {r["regime"]: r for r in pool_repeats(rows)}
+    assert float(out["eager"]["j_per_token_measured"]) == 3.5 and float(out["eager"]["s_per_token_measured"]) == 0.029
+    assert float(out["eager"]["avg_power_w"]) == 131.0 and out["eager"]["repeats"] == "3"
+    assert out["hf-generate"]["repeats"] == "1"
+    with pytest.raises(ValueError, match="not a number"):
+        pool_repeats([dict(rows[0], avg_power_w="n/a")])
 
 
 def test_h200_preset_is_the_fit_of_its_eager_rows(all_rows):
+    """The preset (the old switch, regime None) is the fit of the first H200 run's eager rows."""
     prior = hm.H200_SXM.with_changes(idle_w=70.0, compute_efficiency=0.7, memory_power_fraction=0.6,
                                      host_overhead_s_per_layer=0.4e-3)
-    fitted, _ = fit_gpu_to_measurements(rows_where(all_rows, "H200", "eager"), prior)
+    first = [r for r in rows_where(all_rows, "H200", "eager") if r["date"].startswith("2026-12-02T04")]
+    assert len(first) == 8
+    fitted, _ = fit_gpu_to_measurements(first, prior)
     for field in ("idle_w", "host_overhead_s_per_layer", "compute_efficiency", "memory_power_fraction"):
         assert getattr(fitted, field) == pytest.approx(getattr(hm.H200_SXM, field), rel=0.005), field
     assert hm.H200_SXM.sources["idle_w"].startswith("MEASURED")
@@ -218,43 +240,39 @@ def test_fitted_regimes_are_the_fits_of_the_rows_and_their_ranges_cover_them(all
     assert have.host_s_per_layer == pytest.approx(fit.host_s_per_layer, rel=0.01)
     assert have.decode_host_s_per_layer == pytest.approx(fit.decode_host_s_per_layer, rel=0.01)
     assert have.host_s_per_step == fit.host_s_per_step == 0.0
-    assert have.compute_efficiency == pytest.approx(fit.compute_efficiency, rel=0.01)
+    assert have.compute_efficiency == fit.compute_efficiency
     assert have.memory_power_fraction == pytest.approx(fit.memory_power_fraction, abs=0.01)
-    # the host profile IS the probe: SmolLM2 call time / 30 layers (prefill 1024, decode b1)
-    probe = {r["workload"]: float(r["s_per_token_measured"]) for r in rows}
+    assert have.kernel_profile == "H200" and have.unfused_elementwise and have.compute_efficiency is None
+    # the host profile IS the probe: SmolLM2 call time / 30 layers (prefill 1024, decode b1), repeats pooled
+    probe = {r["workload"]: float(r["s_per_token_measured"]) for r in pool_repeats(rows)}
     assert have.decode_host_s_per_layer == pytest.approx(probe[PROBE_DECODE] / 30, rel=0.01)
     assert have.host_s_per_layer == pytest.approx(probe[PROBE_PREFILL] * 1024 / 30, rel=0.01)
-    # the [low, high] range holds every measurement it was fitted on
-    for r in recheck_measurements(rows, preset, regime=have):
+    # the [low, high] range holds every (pooled) measurement it was fitted on
+    for r in recheck_measurements(pool_repeats(rows), preset, regime=have):
         pred = r["j_predicted"]
         assert pred * have.energy_spread[0] * 0.99 <= r["j_measured"] <= pred * have.energy_spread[1] * 1.01, r
         assert r["s_predicted"] * have.time_spread[0] * 0.99 <= r["s_measured"] <= r["s_predicted"] * have.time_spread[1] * 1.01
 
 
-# Out of sample (docs/gpu-regimes.md): the GPU side (compute efficiency, memory power fraction)
-# is fitted on the training rows; the host profile of the predicted machine comes from its own
-# SmolLM2 probe rows (prefill 1024, decode b1), which are not scored. Target |error| < 30 % on
-# J/token and s/token. The misses below are measured limits, each with its reason; each must
-# stay a miss (an improved model has to shorten the list), every other workload is held to 30 %.
+# Out of sample (docs/gpu-regimes.md): the GPU side (memory power fraction) is fitted on the
+# training rows; prefill compute comes from the GPU's kernel profile (measured without any model);
+# the host profile of the predicted machine comes from its own SmolLM2 probe rows (prefill 1024,
+# decode b1, repeats pooled), which are not scored. Target |error| < 30 % on J/token and s/token.
+# The misses below are measured limits: each must stay a miss (an improved model has to shorten
+# the list), every other workload is held to 30 %. All four are host-bound eager rows on the H200
+# VM predicted from that VM's probe, whose own repeats spread 20.0-30.9 ms (decode b1) and
+# 23.1-32.6 ms (prefill 1024) within one morning; each misses on time by 32-34 %, within 30 % on J.
 CASES = OUT_OF_SAMPLE_CASES
-# (1) 7B decode on the H200 machine: 1.31-1.97x the SmolLM2 probe's host time per layer
-#     (eager b16 38.95 ms vs probe 29.26 ms x 28/30; eager b1 57.6 ms, one repetition, slower than
-#     its own b16 row); on the H100 machine the same ratio is 0.99-1.09. The GPU work (4-4.3 ms)
-#     cannot explain 9+ ms: a host cost of the 7B model on that machine that a SmolLM2 probe
-#     cannot see. (2) SmolLM2 -> 7B prefill 1024: no SmolLM2 row is compute-bound, the fit cannot
-#     learn the compute efficiency and keeps the 0.7 prior (measured 0.44-0.48). (3) hf-generate
-#     SmolLM2 decode b16 on the H200: 35.5 ms in its one measured repetition, 23.45 ms in its
-#     warm-up pass of the same workload (run2.log): host noise of +-50 % on that VM.
-Q_DEC_B1, Q_DEC_B16 = f"{Q}/decode128@1024/b1", f"{Q}/decode128@1024/b16"
+Q_DEC_B16, S_PRE4K = f"{Q}/decode128@1024/b16", f"{S}/prefill4096/b1"
 KNOWN_MISSES = {
-    "eager H100->H200": {Q_DEC_B1, Q_DEC_B16},                                   # (1)
+    "eager H100->H200": {Q_DEC_B16, S_PRE4K},
     "eager H200->H100": set(),
-    "eager H100 smollm2->7b": {f"{Q}/prefill1024/b1"},                          # (2)
+    "eager H100 smollm2->7b": set(),
     "eager H100 7b->smollm2": set(),
-    "eager H200 smollm2->7b": {f"{Q}/prefill1024/b1", Q_DEC_B1},                # (2), (1)
-    "eager H200 7b->smollm2": set(),
-    "hf-generate H200 smollm2->7b": {f"{Q}/prefill1024/b1", Q_DEC_B16},         # (2), (1)
-    "hf-generate H200 7b->smollm2": {f"{S}/decode128@1024/b16"},                # (3)
+    "eager H200 smollm2->7b": {Q_DEC_B16},
+    "eager H200 7b->smollm2": {S_PRE4K},
+    "hf-generate H200 smollm2->7b": set(),
+    "hf-generate H200 7b->smollm2": set(),
 }
 
 
@@ -264,6 +282,9 @@ def test_out_of_sample_within_30_percent(all_rows, case):
     fit, res = transfer(all_rows, regime, train, test)
     assert fit.fitted_on == prior_gpu(rows_where(all_rows, train[0])).name
     misses = {r["workload"] for r in res if abs(r["j_error_pct"]) >= 30.0 or abs(r["s_error_pct"]) >= 30.0}
+    for r in res:       # every miss is a time miss of at most 35 %; J/token within 30 % everywhere
+        if r["workload"] in misses:
+            assert abs(r["j_error_pct"]) < 30.0 and 30.0 <= abs(r["s_error_pct"]) < 35.0, r
     assert misses == KNOWN_MISSES[case], {r["workload"]: (round(r["j_error_pct"], 1), round(r["s_error_pct"], 1))
                                           for r in res}
     # what passes is a real prediction: the fit saw none of these rows
@@ -283,15 +304,15 @@ def test_host_profile_is_the_probe_and_docs_hold_the_generated_table(all_rows):
     with pytest.raises(ValueError, match="no host probe row"):
         host_profile([r for r in h100 if r["workload"] != PROBE_DECODE])
     res = out_of_sample(all_rows)
-    assert len(res) == 26 and sum(r["within"] for r in res) == 26 - sum(map(len, KNOWN_MISSES.values()))
+    assert len(res) == 44 and sum(r["within"] for r in res) == 44 - sum(map(len, KNOWN_MISSES.values())) == 40
     doc = (ROOT / "docs" / "gpu-regimes.md").read_text(encoding="utf-8")
     assert out_of_sample_markdown(res) in doc          # docs/gpu-regimes.md holds the table the code makes
 
 
 # README quotes H200 decode at batch 1 (1024-token prompt) per regime: J/token [low, high]
-README_H200 = {("smollm2", "hardware"): "0.040 [0.028, 0.065]", ("smollm2", "eager"): "3.6 [3.4, 6.9]",
-               ("smollm2", "hf-generate"): "3.2 [3.0, 4.9]", ("qwen7b", "hardware"): "1.95\n  [1.36, 3.11]",
-               ("qwen7b", "eager"): "4.7 [4.5, 8.9]", ("qwen7b", "hf-generate"): "4.6 [4.3, 7.0]"}
+README_H200 = {("smollm2", "hardware"): "0.040 [0.028, 0.065]", ("smollm2", "eager"): "3.7\n  [2.9, 4.7]",
+               ("smollm2", "hf-generate"): "3.3 [2.8, 4.6]", ("qwen7b", "hardware"): "1.95\n  [1.36, 3.11]",
+               ("qwen7b", "eager"): "5.5 [4.4, 7.0]", ("qwen7b", "hf-generate"): "5.2 [4.4, 7.3]"}
 
 
 @pytest.mark.parametrize("key", sorted(README_H200))
