@@ -27,12 +27,12 @@ import numpy as np
 
 from ._checks import check_layer_activity, finite_nonneg, positive_int
 from .activity import Activity
-from .gpu_kernels import kernel_profile, profiled_prefill_s
+from .gpu_kernels import gemm_key, kernel_profile, kernel_time_s, profiled_prefill_s
 from .gpu_regimes import REGIMES, Regime, get_regime
 from .gpus import DTYPES, GPUSpec
 from .op_energy import JOUPPI_7NM, OpEnergyTable
 from .results import LayerResult, PlatformResult
-from .shapes import ModelShape
+from .shapes import ModelShape, eager_elementwise_bytes_per_token
 
 #: which energy view a GPU result's ``energy_per_token_j`` is (the other is in ``details``)
 HEADLINE_VIEW = "power x time"
@@ -67,12 +67,11 @@ def roofline(gpu: GPUSpec, flops: float, nbytes: float, dtype: str = "bf16") -> 
 
 
 def board_power_w(gpu: GPUSpec, t_compute: float, t_memory: float, t_total: float) -> float:
-    """Average board power (W) of a call that lasts ``t_total`` with the given busy times."""
+    """Average board power (W) of a call that lasts ``t_total`` with the given busy times (no
+    elementwise phase: :func:`call_power_w` with ``t_elementwise`` = 0)."""
     if t_total <= 0:
         return gpu.idle_w
-    u_c = min(1.0, t_compute / t_total)
-    u_m = min(1.0, t_memory / t_total)
-    return gpu.idle_w + (gpu.tdp_w - gpu.idle_w) * max(u_c, gpu.memory_power_fraction * u_m)
+    return float(call_power_w(gpu, t_compute, t_memory, 0.0, t_total))
 
 
 def resolve_regime(gpu: GPUSpec, regime: str | Regime | None, host_overhead: bool = True) -> Regime:
@@ -253,6 +252,7 @@ def run_on_gpu(
     reg = resolve_regime(gpu, regime, host_overhead)
     gpu_used = reg.gpu(gpu)
 
+    profile = kernel_profile(reg.kernel_profile) if reg.kernel_profile and mode == "prefill" and dtype == "bf16" else {}
     per_layer = []
     for a in acts:
         w_bytes = a.in_features * a.out_features * wb
@@ -265,11 +265,25 @@ def run_on_gpu(
             bytes_tok = w_bytes / batch + act_bytes
         else:
             t_c, t_m = roofline(gpu_used, 2.0 * macs_tok * n_tok, w_bytes + act_bytes * n_tok, dtype)
+            if profile and a.role != "lm_head":                  # the GEMM's measured time (gpu_kernels)
+                t_c = kernel_time_s({"key": gemm_key(n_tok, a.in_features, a.out_features), "op": "gemm",
+                                     "m": n_tok, "k": a.in_features, "n": a.out_features,
+                                     "flops": 2.0 * macs_tok * n_tok}, profile)
             t_c, t_m = t_c / n_tok, t_m / n_tok
             bytes_tok = w_bytes / n_tok + act_bytes
         per_layer.append((a, t_c, t_m, macs_tok, bytes_tok))
 
-    t_hw = sum(max(t_c, t_m) for _, t_c, t_m, _, _ in per_layer)
+    # unfused elementwise kernels of an eager model (per token, all layers), from the layers' widths
+    t_e = 0.0
+    if reg.unfused_elementwise:
+        width = {r: {a.name.rsplit(".", 2)[0]: a for a in acts if a.role == r} for r in ("q", "k", "gate")}
+        ew = sum(eager_elementwise_bytes_per_token(q.in_features, q.out_features,
+                                                   width["k"][blk].out_features if blk in width["k"] else 0,
+                                                   width["gate"][blk].out_features if blk in width["gate"] else 0)
+                 for blk, q in width["q"].items())
+        t_e = ew / (gpu_used.hbm_bytes_per_s * gpu_used.bandwidth_efficiency)
+    t_lin = sum(max(t_c, t_m) for _, t_c, t_m, _, _ in per_layer)
+    t_hw = t_lin + t_e
     n_dec = sum(1 for a in acts if a.role == "q") or max(1, len(acts) // 7)
     calls_per_token = 1.0 / batch if mode == "decode" else 1.0 / n_tok
     t_call = reg.host_s(n_dec, mode)
@@ -279,8 +293,9 @@ def run_on_gpu(
 
     layers: list[LayerResult] = []
     for a, t_c, t_m, macs_tok, bytes_tok in per_layer:
-        t_layer = max(t_c, t_m) * stretch                       # wall time attributed to this layer
-        p = board_power_w(gpu_used, t_c, t_m, t_layer)
+        share = max(t_c, t_m) / t_lin if t_lin > 0 else 0.0
+        t_layer = (max(t_c, t_m) + t_e * share) * stretch       # wall time attributed to this layer
+        p = float(call_power_w(gpu_used, t_c, t_m, t_e * share, t_layer)) if t_layer > 0 else gpu_used.idle_w
         pt = p * t_layer * n_tok
         compute = macs_tok * e_mac * PJ * n_tok
         memory = bytes_tok * table.hbm_pj_per_byte * PJ * n_tok

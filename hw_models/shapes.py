@@ -97,7 +97,7 @@ class ModelShape:
         registers; GEMMs and attention move their own operands (their measured times include it)."""
         q = self.heads * self.head_dim
         kv = self.kv_heads * self.head_dim
-        per_token_layer = (84 * self.hidden + 24 * q + 20 * kv + 10 * self.intermediate) * act_bytes / 2.0
+        per_token_layer = eager_elementwise_bytes_per_token(self.hidden, q, kv, self.intermediate, act_bytes)
         return float(tokens) * self.layers * per_token_layer
 
     def dense_work(
@@ -171,6 +171,12 @@ class ModelShape:
             "kv_bytes": kv,
             "act_bytes": acts,
         }
+
+
+def eager_elementwise_bytes_per_token(hidden: int, q: int, kv: int, intermediate: int, act_bytes: float = 2.0) -> float:
+    """Bytes per token of one eager decoder layer's elementwise kernels (see
+    :meth:`ModelShape.eager_elementwise_bytes`): 84 h + 24 q + 20 kv + 10 I at 2-byte activations."""
+    return (84 * hidden + 24 * q + 20 * kv + 10 * intermediate) * act_bytes / 2.0
 
 
 SMOLLM2_135M = ModelShape(

@@ -92,3 +92,17 @@ def test_measured_regimes_price_profiled_compute_and_elementwise_traffic():
     # the A100 has no profile: FLOPs / (peak x efficiency), still with the eager elementwise traffic
     a100 = hm.predict_forward(hm.get_gpu("a100"), hm.QWEN25_7B, "prefill", prompt_len=4096, regime="eager")
     assert not a100["compute_profiled"] and a100["t_elementwise_s"] > 0
+
+
+def test_run_on_gpu_prefill_uses_the_profile_and_the_elementwise_traffic():
+    """The per-layer path that prices a trace agrees with the whole-model prediction (it lacks
+    attention and prices the lm_head at every position, which roughly cancel at 4096 tokens)."""
+    h200 = hm.get_gpu("h200")
+    acts = hm.synthetic_model_activity(hm.QWEN25_7B, tokens=4096)
+    res = hm.run_on_gpu(acts, h200, mode="prefill", regime="eager")
+    whole = hm.predict_forward(h200, hm.QWEN25_7B, "prefill", prompt_len=4096, regime="eager")
+    assert res.latency_s * 4096 == pytest.approx(whole["time_s"], rel=0.1)
+    # without the eager terms (hardware regime) the same layers take less time
+    hw = hm.run_on_gpu(acts, h200, mode="prefill", regime="hardware")
+    assert hw.latency_s < res.latency_s
+    assert res.energy_per_token_j == pytest.approx(res.details["power_time_j_per_token"])
