@@ -403,6 +403,17 @@ def _csv_target(arg: str | None) -> tuple[Path, Path | None]:
     return DEFAULT_CSV, None
 
 
+def _positive_ints(p: argparse.ArgumentParser, text: str, flag: str) -> list[int]:
+    """A comma list of integers >= 1 (``p.error`` otherwise)."""
+    try:
+        vals = [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        p.error(f"{flag} must be a comma list of integers, got {text!r}")
+    if not vals or min(vals) < 1:
+        p.error(f"{flag} must list integers >= 1")
+    return vals
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda:0", help="CUDA device (default cuda:0)")
@@ -438,24 +449,9 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if a.min_seconds <= 0 or a.idle_seconds < 0 or a.max_minutes <= 0:
         p.error("--min-seconds and --max-minutes must be > 0, --idle-seconds >= 0")
-    try:
-        a.batch_list = [int(b) for b in a.batches.split(",") if b.strip()]
-    except ValueError:
-        p.error(f"--batches must be a comma list of integers, got {a.batches!r}")
-    if not a.batch_list or min(a.batch_list) < 1:
-        p.error("--batches must list integers >= 1")
-    try:
-        a.prefill_list = [int(b) for b in a.prefill_lens.split(",") if b.strip()]
-    except ValueError:
-        p.error(f"--prefill-lens must be a comma list of integers, got {a.prefill_lens!r}")
-    if not a.prefill_list or min(a.prefill_list) < 1:
-        p.error("--prefill-lens must list integers >= 1")
-    try:
-        a.prefill_batch_list = [int(b) for b in a.prefill_batches.split(",") if b.strip()]
-    except ValueError:
-        p.error(f"--prefill-batches must be a comma list of integers, got {a.prefill_batches!r}")
-    if not a.prefill_batch_list or min(a.prefill_batch_list) < 1:
-        p.error("--prefill-batches must list integers >= 1")
+    a.batch_list = _positive_ints(p, a.batches, "--batches")
+    a.prefill_list = _positive_ints(p, a.prefill_lens, "--prefill-lens")
+    a.prefill_batch_list = _positive_ints(p, a.prefill_batches, "--prefill-batches")
     a.mode_list = [m.strip() for m in a.modes.split(",") if m.strip()]
     if not a.mode_list or set(a.mode_list) - {"prefill", "decode"}:
         p.error(f"--modes must list prefill and/or decode, got {a.modes!r}")
