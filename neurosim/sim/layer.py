@@ -41,6 +41,7 @@ from .settings import ReplaySettings, _check_common
 
 UNSIGNED_SCHEMES = frozenset(encoders.scheme_names(signed=False))  # sign-split candidates (old name)
 CHUNK_BUDGET_BYTES = 256 << 20  # working memory of one token chunk (spike planes + accumulators)
+VTH_MESSAGE = "vth must be finite and positive"
 
 
 @dataclass
@@ -98,8 +99,9 @@ def as_counts(counts: Any, name: str = "counts") -> torch.Tensor:
     return t.to(torch.int64)
 
 
-def as_vth(vth: Any, tokens: int) -> torch.Tensor:
-    """Thresholds [tokens] -> float32 tensor; ValueError unless finite, positive and of the right length."""
+def as_vth(vth: Any, tokens: int, check_values: bool = True) -> torch.Tensor:
+    """Thresholds [tokens] -> float32 tensor; ValueError unless finite, positive and of the right length
+    (``check_values=False``: the type and shape only, no host read of the values)."""
     if isinstance(vth, np.ndarray):
         v = torch.from_numpy(np.array(vth, dtype=np.float32))
     elif isinstance(vth, torch.Tensor):
@@ -108,8 +110,8 @@ def as_vth(vth: Any, tokens: int) -> torch.Tensor:
         raise TypeError(f"vth must be a numpy array or a torch tensor, got {type(vth).__name__}")
     if v.dim() != 1 or v.shape[0] != tokens:
         raise ValueError(f"vth must have shape [{tokens}] (one threshold per token), got {tuple(v.shape)}")
-    if v.numel() and (not bool(torch.isfinite(v).all()) or bool((v <= 0).any())):
-        raise ValueError("vth must be finite and positive")
+    if check_values and v.numel() and (not bool(torch.isfinite(v).all()) or bool((v <= 0).any())):
+        raise ValueError(VTH_MESSAGE)
     return v
 
 
@@ -227,6 +229,44 @@ def _int_sum(block: torch.Tensor, op: Operand, acc_dtype: torch.dtype, weights: 
     return block.to(torch.int64).sum(dim=1)
 
 
+def _accumulate(
+    op: Operand,
+    events: Callable[[int, int], Events],
+    n: int,
+    vth: torch.Tensor,
+    scheme: str,
+    T: int,
+    bit_order: str,
+    *,
+    engine: str,
+    token_chunk: int | None,
+    keep_group_acc: bool,
+    rate: bool,
+    counter: ActivityCounter | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The arithmetic of a replay, token chunk by token chunk: ``(acc, output, group_acc)``
+    (see :class:`LayerReplay`); each chunk's events are counted into ``counter`` if given."""
+    w = encoders.step_weights(scheme, T, bit_order)
+    reach = w * encoders.get_scheme(scheme).payload_max  # graded events carry up to payload_max units each
+    acc_dtype = _acc_dtype(reach, op)
+    dev = op.device
+    acc = torch.empty((n, op.out_features), dtype=torch.int64, device=dev)
+    out = torch.empty((n, op.out_features), dtype=torch.float32, device=dev)
+    gacc = torch.empty((n, op.n_groups, op.out_features), dtype=torch.int64, device=dev) if keep_group_acc else None
+    chunk = _token_chunk(token_chunk, n, T, op, rate, engine)
+    for a in range(0, n, chunk):  # loop over token chunks (bounded memory), not tokens
+        b = min(n, a + chunk)
+        ev = events(a, b)
+        if counter is not None:
+            counter.add(ev)
+        for lo, hi, block in run_engine(engine, op, ev, w.tolist(), acc_dtype):  # output slices
+            acc[a:b, lo:hi] = _int_sum(block, op, acc_dtype, reach)
+            out[a:b, lo:hi] = _output(op, block, vth[a:b], lo, hi)
+            if gacc is not None:
+                gacc[a:b, :, lo:hi] = block.to(torch.int64)
+    return acc, out, gacc
+
+
 def _replay(
     op: Operand,
     events: Callable[[int, int], Events],
@@ -248,24 +288,9 @@ def _replay(
     rate: bool,
 ) -> LayerReplay:
     sch = encoders.get_scheme(scheme)
-    w = encoders.step_weights(scheme, T, bit_order)
-    reach = w * sch.payload_max  # graded events carry up to payload_max units each
-    acc_dtype = _acc_dtype(reach, op)
-    dev = op.device
     counter = ActivityCounter(op.in_features, op.out_features, T, int(block_columns), op.bytes_per_weight)
-    acc = torch.empty((n, op.out_features), dtype=torch.int64, device=dev)
-    out = torch.empty((n, op.out_features), dtype=torch.float32, device=dev)
-    gacc = torch.empty((n, op.n_groups, op.out_features), dtype=torch.int64, device=dev) if keep_group_acc else None
-    chunk = _token_chunk(token_chunk, n, T, op, rate, engine)
-    for a in range(0, n, chunk):  # loop over token chunks (bounded memory), not tokens
-        b = min(n, a + chunk)
-        ev = events(a, b)
-        counter.add(ev)
-        for lo, hi, block in run_engine(engine, op, ev, w.tolist(), acc_dtype):  # output slices
-            acc[a:b, lo:hi] = _int_sum(block, op, acc_dtype, reach)
-            out[a:b, lo:hi] = _output(op, block, vth[a:b], lo, hi)
-            if gacc is not None:
-                gacc[a:b, :, lo:hi] = block.to(torch.int64)
+    acc, out, gacc = _accumulate(op, events, n, vth, scheme, T, bit_order, engine=engine, token_chunk=token_chunk,
+                                 keep_group_acc=keep_group_acc, rate=rate, counter=counter)
     act = counter.activity(
         name=name, role=role, scheme=scheme, clipped=clipped, sign_split=sign_split, same_input_as=same_input_as,
         payload_bits=sch.payload_bits if sch.graded else 0,
@@ -359,6 +384,28 @@ def replay_with(
     """
     if not isinstance(settings, ReplaySettings):
         raise TypeError(f"settings must be ReplaySettings, got {type(settings).__name__}")
+    dev = operand.device if operand is not None else torch.device(settings.device)
+    if settings.engine == "gemm" and dev.type == "cuda":  # fused GPU kernels, one host read (batch.py)
+        from .batch import LayerInput, replay_layers
+
+        return replay_layers([LayerInput(weight, counts, vth, name, role, same_input_as, operand)], settings)[0]
+    return replay_reference(weight, counts, vth, settings, name=name, role=role, same_input_as=same_input_as,
+                            operand=operand)
+
+
+def replay_reference(
+    weight: Any,
+    counts: Any,
+    vth: Any,
+    settings: ReplaySettings,
+    *,
+    name: str = "",
+    role: str = "",
+    same_input_as: str | None = None,
+    operand: Operand | None = None,
+) -> LayerReplay:
+    """:func:`replay_with` by the reference path on every device (torch ops, the checks read
+    back to the host as they go); the fused GPU path of the ``gemm`` engine is tested against it."""
     s = settings
     scheme, T, bit_order, block_columns, device = s.scheme, s.T, s.bit_order, s.block_columns, s.device
     clip, sign_split, engine, token_chunk = s.clip, s.sign_split, s.engine, s.token_chunk
