@@ -1,23 +1,24 @@
 """Triton source of the two per-layer kernels of the GPU ``gemm`` replay (imports triton).
 
 Imported only by :mod:`neurosim.sim.kernels_triton`, which documents them and launches them.
-Sizes that differ from layer to layer (tokens, features, buffer offsets) are not
-specialized; the window ``T``, the number and size of scale groups and the tile shapes are
-compile-time constants (a model compiles a handful of variants).
+Sizes that differ from layer to layer (tokens, features, groups, window, buffer offsets)
+are not specialized; the group size and the tile shapes are compile-time constants (a model
+compiles a handful of variants). Loops with runtime bounds are ``while`` loops, which the
+Triton interpreter also runs (the tests on CPU).
 """
 from __future__ import annotations
 
 import triton
 import triton.language as tl
 
-_TALLY_INTS = ["n", "in_f", "stride_cm", "stride_cn", "lo", "hi", "block_cols",
+_TALLY_INTS = ["n", "in_f", "stride_cm", "stride_cn", "lo", "hi", "T", "block_cols",
                "stats_off", "shift_off", "hist_off", "ept_off", "fetch_off"]
-_GEMM_INTS = ["n", "out_f", "in_f", "stats_off"]
+_GEMM_INTS = ["n", "out_f", "in_f", "G", "stats_off"]
 
 
 @triton.jit(do_not_specialize=_TALLY_INTS)
-def tally(c_ptr, x8_ptr, buf_ptr, n, in_f, stride_cm, stride_cn, lo, hi, block_cols,
-          stats_off, shift_off, hist_off, ept_off, fetch_off, imax, imin, T: tl.constexpr,
+def tally(c_ptr, x8_ptr, buf_ptr, n, in_f, stride_cm, stride_cn, lo, hi, T, block_cols,
+          stats_off, shift_off, hist_off, ept_off, fetch_off, imax, imin,
           RATE: tl.constexpr, TWOS: tl.constexpr, BM: tl.constexpr, BC: tl.constexpr, NBINS: tl.constexpr):
     pid_m = tl.program_id(0)
     blk = tl.program_id(1)  # one memory block (block_cols input columns) per program
@@ -48,11 +49,13 @@ def tally(c_ptr, x8_ptr, buf_ptr, n, in_f, stride_cm, stride_cn, lo, hi, block_c
     else:  # a spike per set bit; a block is fetched once per bit set in any of its columns
         ev = tl.zeros((BM, BC), dtype=tl.int32)
         fetched = tl.zeros((BM,), dtype=tl.int32)
-        for k in range(0, T):  # loop over steps: bit k of every slot
+        k = 0
+        while k < T:  # loop over steps: bit k of every slot
             bit = (p >> k) & 1
             ev += bit
             fetched += tl.max(bit, axis=1)
             tl.atomic_add(buf_ptr + shift_off + k, tl.sum(tl.sum(bit, axis=1), axis=0).to(tl.int64))
+            k += 1
     tl.atomic_add(buf_ptr + ept_off + r64, tl.sum(ev, axis=1).to(tl.int64), mask=rmask)
     h = tl.histogram(tl.reshape(ev, (BM * BC,)), NBINS, mask=tl.reshape(m, (BM * BC,)))
     bins = tl.arange(0, NBINS)
@@ -62,7 +65,7 @@ def tally(c_ptr, x8_ptr, buf_ptr, n, in_f, stride_cm, stride_cn, lo, hi, block_c
 
 @triton.jit(do_not_specialize=_GEMM_INTS)
 def gemm(x8_ptr, q_ptr, scale_ptr, vth_ptr, acc_ptr, out_ptr, gacc_ptr, buf_ptr,
-         n, out_f, in_f, stats_off, fmax, G: tl.constexpr, GS: tl.constexpr,
+         n, out_f, in_f, G, stats_off, fmax, GS: tl.constexpr,
          BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, KEEP_GROUP: tl.constexpr, FMA: tl.constexpr):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
@@ -75,7 +78,8 @@ def gemm(x8_ptr, q_ptr, scale_ptr, vth_ptr, acc_ptr, out_ptr, gacc_ptr, buf_ptr,
     kk = tl.arange(0, BK)
     y = tl.zeros((BM, BN), dtype=tl.float32)
     isum = tl.zeros((BM, BN), dtype=tl.int32)
-    for g in range(0, G):  # scale groups in order (the reference's summation order)
+    g = 0
+    while g < G:  # scale groups in order (the reference's summation order)
         acc = tl.zeros((BM, BN), dtype=tl.int32)
         for k0 in range(0, GS, BK):
             k = g * GS + k0 + kk
@@ -96,6 +100,7 @@ def gemm(x8_ptr, q_ptr, scale_ptr, vth_ptr, acc_ptr, out_ptr, gacc_ptr, buf_ptr,
         if KEEP_GROUP:
             gp = gacc_ptr + (r64[:, None] * G + g) * out_f + c64[None, :]
             tl.store(gp, acc.to(tl.int64), mask=rmask[:, None] & cmask[None, :])
+        g += 1
     v = tl.load(vth_ptr + rows, mask=rmask, other=1.0)
     y = y * v[:, None]
     om = rmask[:, None] & cmask[None, :]

@@ -210,8 +210,9 @@ def _finish(p: _Plan, s: ReplaySettings, host: np.ndarray, rate: bool) -> LayerR
         raise ValueError(_named(name, VTH_MESSAGE))
     if not p.c.numel():
         lo = hi = 0
-    window(s.scheme, torch.tensor([lo, hi]), p.T if s.T is None else s.T, sign_split=s.sign_split, clip=s.clip,
-           name=name)
+    if lo < p.rlo or hi > p.rhi:  # outside the window (negative counts of unsigned schemes too): the reference's error
+        window(s.scheme, torch.tensor([lo, hi]), p.T if s.T is None else s.T, sign_split=s.sign_split, clip=s.clip,
+               name=name)
     by_shift = None if rate else host[o["shift"]:o["shift"] + p.T]
     tally = tally_from_parts(by_shift, host[o["hist"]:o["hist"] + p.T + 1],
                              torch.from_numpy(host[o["ept"]:o["ept"] + p.n]),

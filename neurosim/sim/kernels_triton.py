@@ -82,9 +82,9 @@ def launch_tally(counts: torch.Tensor, x8: torch.Tensor, buf: torch.Tensor, *, l
     BC = _next_pow2(block_columns)
     BM = max(16, min(128, 4096 // BC))
     grid = (-(-n // BM), n_blocks)
-    tally[grid](counts, x8, buf, n, in_f, counts.stride(0), counts.stride(1), lo, hi, block_columns,
+    tally[grid](counts, x8, buf, n, in_f, counts.stride(0), counts.stride(1), lo, hi, T, block_columns,
                 offsets["stats"], offsets["shift"], offsets["hist"], offsets["ept"], offsets["fetch"],
-                INT64_MAX, INT64_MIN, T=T, RATE=rate, TWOS=twos, BM=BM, BC=BC, NBINS=_next_pow2(T + 1),
+                INT64_MAX, INT64_MIN, RATE=rate, TWOS=twos, BM=BM, BC=BC, NBINS=_next_pow2(T + 1),
                 num_warps=4)
 
 
@@ -101,8 +101,8 @@ def launch_gemm(x8: torch.Tensor, q: torch.Tensor, scale: torch.Tensor, vth: tor
     BN = 64 if out_f <= 64 else 128
     BK = max(32, min(128, _next_pow2(group_size)))
     grid = (-(-n // BM), -(-out_f // BN))
-    gemm[grid](x8, q, scale, vth, acc, out, acc if gacc is None else gacc, buf, n, out_f, in_f, stats_off,
-               FLOAT32_MAX, G=n_groups, GS=group_size, BM=BM, BN=BN, BK=BK, KEEP_GROUP=gacc is not None, FMA=fma,
+    gemm[grid](x8, q, scale, vth, acc, out, acc if gacc is None else gacc, buf, n, out_f, in_f, n_groups, stats_off,
+               FLOAT32_MAX, GS=group_size, BM=BM, BN=BN, BK=BK, KEEP_GROUP=gacc is not None, FMA=fma,
                num_warps=8, num_stages=3, enable_fp_fusion=False)
 
 
