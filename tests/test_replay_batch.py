@@ -271,3 +271,54 @@ def test_replay_layer_on_cuda_takes_the_batch_path():
     ref = replay_reference(L.weight, L.counts, L.vth, s, name="x")
     assert torch.equal(r.acc, ref.acc) and torch.equal(r.output, ref.output)
     assert_same_activity(r.activity, ref.activity)
+
+
+class _Info:
+    def __init__(self, L):
+        self.out_features, self.in_features = (int(d) for d in L.weight.q.shape)
+        self.role, self.same_input_as = L.role, L.same_input_as
+
+
+class _Trace:
+    """The parts of analysis.trace.SpikeTrace that replay_trace reads."""
+
+    model_id = "synthetic"
+
+    def __init__(self, layers):
+        self._by = {L.name: L for L in layers}
+        self.layers = list(self._by)
+
+    def layer(self, name):
+        return _Info(self._by[name])
+
+    def counts(self, name):
+        return self._by[name].counts.numpy()
+
+    def vth(self, name):
+        return self._by[name].vth.numpy()
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 1 << 30])
+def test_replay_trace_batches_gemm_layers(monkeypatch, batch_bytes):
+    """replay_trace with the gemm engine replays layers in batches (one per layer or all together)
+    and records what the dense engine records."""
+    from neurosim.sim import model, replay_trace
+
+    monkeypatch.setattr(model, "BATCH_BYTES", batch_bytes)
+    rng = np.random.default_rng(4)
+    layers = _layers(rng, 4, "bitwise-signed", 3, True, False, True, max_in=150, min_tokens=3, max_tokens=3,
+                     gs_choices=(32,))
+    trace = _Trace(layers)
+    weights = {L.name: L.weight for L in layers}
+    calls = []
+    orig = model.replay_layers
+    monkeypatch.setattr(model, "replay_layers", lambda p, s: calls.append(len(p)) or orig(p, s))
+    a = replay_trace(trace, weights, "bitwise-signed", 3, clip=True, engine="gemm", keep_outputs=True, progress=False)
+    b = replay_trace(trace, weights, "bitwise-signed", 3, clip=True, engine="dense", keep_outputs=True, progress=False)
+    assert calls == ([1, 1, 1, 1] if batch_bytes == 1 else [4])
+    assert a.steps == b.steps and a.clipped == b.clipped and list(a.layers) == list(b.layers)
+    for name in a.layers:
+        assert_same_activity(a.layers[name], b.layers[name])
+        assert torch.equal(a.outputs[name].acc, b.outputs[name].acc)
+        assert torch.equal(a.outputs[name].output, b.outputs[name].output)
+    assert_same_activity(a.total, b.total)
