@@ -20,8 +20,8 @@ _GEMM_INTS = ["n", "out_f", "in_f", "G", "stats_off"]
 def tally(c_ptr, x8_ptr, buf_ptr, n, in_f, stride_cm, stride_cn, lo, hi, T, block_cols,
           stats_off, shift_off, hist_off, ept_off, fetch_off, imax, imin,
           RATE: tl.constexpr, TWOS: tl.constexpr, BM: tl.constexpr, BC: tl.constexpr, NBINS: tl.constexpr):
-    pid_m = tl.program_id(0)
-    blk = tl.program_id(1)  # one memory block (block_cols input columns) per program
+    blk = tl.program_id(0)  # one memory block (block_cols input columns) per program
+    pid_m = tl.program_id(1)
     rows = pid_m * BM + tl.arange(0, BM)
     j = tl.arange(0, BC)
     cols = blk * block_cols + j

@@ -81,7 +81,7 @@ def launch_tally(counts: torch.Tensor, x8: torch.Tensor, buf: torch.Tensor, *, l
     tally, _ = kernels()
     BC = _next_pow2(block_columns)
     BM = max(16, min(128, 4096 // BC))
-    grid = (-(-n // BM), n_blocks)
+    grid = (n_blocks, -(-n // BM))  # blocks on the first axis (no 65535 limit), row tiles on the second
     tally[grid](counts, x8, buf, n, in_f, counts.stride(0), counts.stride(1), lo, hi, T, block_columns,
                 offsets["stats"], offsets["shift"], offsets["hist"], offsets["ept"], offsets["fetch"],
                 INT64_MAX, INT64_MIN, RATE=rate, TWOS=twos, BM=BM, BC=BC, NBINS=_next_pow2(T + 1),
