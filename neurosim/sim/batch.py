@@ -151,7 +151,8 @@ def _triton_ok(p: _Plan, s: ReplaySettings, sch: encoders.Scheme, fma: bool | No
     reach = int(np.abs(encoders.step_weights(s.scheme, p.T, s.bit_order).astype(object)).sum()) * sch.payload_max
     if reach > 127 or _acc_dtype(np.array([reach], dtype=object), op) != torch.float32:
         return False
-    return reach * op.group_size * op.max_abs * op.n_groups < 2**31 and kt.tally_fits(sch.rate, p.T, s.block_columns)
+    return (reach * op.group_size * op.max_abs * op.n_groups < 2**31 and kt.tally_fits(sch.rate, p.T, s.block_columns)
+            and kt.gemm_fits(p.n, op.in_features, op.out_features, op.n_groups, s.keep_group_acc))
 
 
 def _layout(plans: list[_Plan], s: ReplaySettings, sch: encoders.Scheme) -> int:

@@ -30,7 +30,7 @@ import torch
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 FLOAT32_MAX = 3.4028234663852886e38
-MAX_BINS = 1024  # histogram bins of the tally kernel (bitwise T <= 30; rate codes T < 1024)
+MAX_RATE_T = 64  # longest rate-code window the tally kernel counts (one histogram pass per count value)
 MAX_BLOCK_COLUMNS = 1024  # widest memory block one tally program reduces
 
 
@@ -69,7 +69,13 @@ def tally_fits(rate: bool, T: int, block_columns: int) -> bool:
     """Whether the tally kernel covers this window and block width (else the torch twin runs)."""
     if block_columns > MAX_BLOCK_COLUMNS:
         return False
-    return T + 1 <= MAX_BINS if rate else T <= 30
+    return T <= MAX_RATE_T if rate else T <= 30
+
+
+def gemm_fits(n: int, in_features: int, out_features: int, n_groups: int, keep_group_acc: bool) -> bool:
+    """Whether the GEMM kernel's int32 offsets address every tensor of the layer."""
+    biggest = max(n * in_features, out_features * in_features, n * out_features * (n_groups if keep_group_acc else 1))
+    return biggest < 2**31
 
 
 def launch_tally(counts: torch.Tensor, x8: torch.Tensor, buf: torch.Tensor, *, lo: int, hi: int, T: int,
@@ -84,7 +90,7 @@ def launch_tally(counts: torch.Tensor, x8: torch.Tensor, buf: torch.Tensor, *, l
     grid = (n_blocks, -(-n // BM))  # blocks on the first axis (no 65535 limit), row tiles on the second
     tally[grid](counts, x8, buf, n, in_f, counts.stride(0), counts.stride(1), lo, hi, T, block_columns,
                 offsets["stats"], offsets["shift"], offsets["hist"], offsets["ept"], offsets["fetch"],
-                INT64_MAX, INT64_MIN, RATE=rate, TWOS=twos, BM=BM, BC=BC, NBINS=_next_pow2(T + 1),
+                INT64_MAX, INT64_MIN, RATE=rate, TWOS=twos, BM=BM, BC=BC,
                 num_warps=4)
 
 
@@ -97,8 +103,9 @@ def launch_gemm(x8: torch.Tensor, q: torch.Tensor, scale: torch.Tensor, vth: tor
     if n == 0:
         return
     _, gemm = kernels()
-    BM = 64 if n <= 64 else 128
-    BN = 64 if out_f <= 64 else 128
+    # 64 x 128 tiles on 8 warps: the int32 group accumulator, the int32 sum and the float32 sum
+    # stay in registers (larger tiles spill on sm_90).
+    BM, BN = 64, (64 if out_f <= 64 else 128)
     BK = max(32, min(128, _next_pow2(group_size)))
     grid = (-(-n // BM), -(-out_f // BN))
     gemm[grid](x8, q, scale, vth, acc, out, acc if gacc is None else gacc, buf, n, out_f, in_f, n_groups, stats_off,
