@@ -18,7 +18,7 @@ from neurosim.sim import ReplaySettings, batch, prepare_weight
 from neurosim.sim import kernels_triton as kt
 from neurosim.sim.activity_fast import covers
 from neurosim.sim.batch import LayerInput, replay_layers
-from neurosim.sim.layer import replay_reference
+from neurosim.sim.replay_core import replay_reference
 from neurosim.weights import Int8Weight
 from test_activity_fast import assert_same_activity
 
@@ -255,17 +255,17 @@ def test_addcmul_rounding_probe():
 @pytest.mark.skipif(not CUDA, reason="needs a GPU")
 def test_replay_layer_on_cuda_takes_the_batch_path():
     """replay_layer / replay_with with the gemm engine on CUDA go through replay_layers."""
-    from neurosim.sim import replay_layer
+    from neurosim.sim import layer, replay_layer
 
     rng = np.random.default_rng(8)
     L = _layers(rng, 1, "bitwise-signed", 3, False, False, True, gs_choices=(128,))[0]
-    orig = batch.replay_layers
+    orig = layer.replay_layers
     calls = []
-    batch.replay_layers = lambda *a, **k: calls.append(1) or orig(*a, **k)
+    layer.replay_layers = lambda *a, **k: calls.append(1) or orig(*a, **k)
     try:
         r = replay_layer(L.weight, L.counts, L.vth, "bitwise-signed", 3, device="cuda", engine="gemm", name="x")
     finally:
-        batch.replay_layers = orig
+        layer.replay_layers = orig
     assert calls == [1]
     s = ReplaySettings("bitwise-signed", 3, device="cuda", engine="gemm")
     ref = replay_reference(L.weight, L.counts, L.vth, s, name="x")

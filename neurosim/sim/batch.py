@@ -1,6 +1,6 @@
 """Replay many layers with one host read: checks deferred, counters kept on the device.
 
-The reference path (:func:`~neurosim.sim.layer.replay_reference`) reads back to the host
+The reference path (:func:`~neurosim.sim.replay_core.replay_reference`) reads back to the host
 several times per layer (the count range for the window, the clip count, the thresholds'
 finiteness, the Activity counters), so on a GPU a layer waits for the previous one and
 a replay is bound by launches and round trips, not by the arithmetic. Here:
@@ -33,7 +33,7 @@ from hw_models import Activity
 from . import kernels_triton as kt
 from .counters import ActivityCounter
 from .kernels_gemm import CountChunk
-from .layer import (VTH_MESSAGE, LayerReplay, _acc_dtype, _accumulate, _check_in_features, as_counts, as_vth,
+from .replay_core import (VTH_MESSAGE, LayerReplay, _acc_dtype, _accumulate, _check_in_features, as_counts, as_vth,
                     replay_reference, window)
 from .operand import Operand, prepare_weight, weight_shape
 from .settings import ReplaySettings
@@ -99,10 +99,7 @@ def _value_checks(p: _Plan, s: ReplaySettings) -> None:
 def _plan(L: LayerInput, s: ReplaySettings, earlier: list[_Plan]) -> _Plan:
     """Host checks of one layer (no host read of device data) and its weights on the device."""
     name = L.name
-    if L.operand is None:
-        out_f, in_f = weight_shape(L.weight)
-    else:
-        out_f, in_f = L.operand.out_features, L.operand.in_features
+    in_f = weight_shape(L.weight)[1] if L.operand is None else L.operand.in_features
     c = _counts(L.counts)
     _check_in_features("counts", int(c.shape[1]), in_f, name)
     v = as_vth(L.vth, int(c.shape[0]), check_values=False)

@@ -10,7 +10,7 @@
   groups and ``V_th`` (the per-group accumulators never reach memory unless asked for); it
   also counts thresholds that are not finite and positive.
 
-The arithmetic is the reference's (:func:`neurosim.sim.layer._output`, ``_int_sum``):
+The arithmetic is the reference's (:func:`neurosim.sim.replay_core._output`, ``_int_sum``):
 ``y = acc_0 * s_0``, then ``y = y + acc_g * s_g`` for each further group in order, rounded
 as torch's ``addcmul_`` rounds on that device (one fused multiply-add, or a product and a
 sum: :func:`addcmul_fuses` asks torch once per device), then ``y * V_th``. ``acc_g`` are
@@ -116,7 +116,7 @@ def launch_gemm(x8: torch.Tensor, q: torch.Tensor, scale: torch.Tensor, vth: tor
 @functools.lru_cache(maxsize=8)
 def addcmul_fuses(device: torch.device) -> bool | None:
     """Whether ``Tensor.addcmul_`` on ``device`` rounds once (a fused multiply-add) or twice
-    (product, then sum), as the reference :func:`~neurosim.sim.layer._output` uses it
+    (product, then sum), as the reference :func:`~neurosim.sim.replay_core._output` uses it
     (a [rows, cols] accumulator, a [rows, cols] view and a [cols] scale); None if neither.
 
     -1 + (1 + 2**-12)**2 is 2**-11 + 2**-24 exactly, 2**-11 after rounding the product."""
