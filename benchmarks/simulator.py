@@ -45,7 +45,8 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != str(Path(__fi
 sys.path.insert(0, str(REPO))
 
 import encoders  # noqa: E402
-from neurosim.sim import prepare_weight, replay_layer  # noqa: E402
+from neurosim.sim import ReplaySettings, prepare_weight  # noqa: E402
+from neurosim.sim.batch import BACKENDS, LayerInput, replay_layers  # noqa: E402
 from neurosim.weights import quantize_int8  # noqa: E402
 
 SMOLLM2_135M_SHAPE = dict(  # SmolLM2-135M config (HuggingFaceTB/SmolLM2-135M config.json)
@@ -126,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--schemes", default=",".join(encoders.SCHEMES))
     ap.add_argument("--engine", default="events",
                     help="comma-separated engines (events, dense, gemm, planes) or 'both' (events,dense)")
+    ap.add_argument("--backend", default="",
+                    help="comma-separated backends of the gemm engine (reference, torch, triton); "
+                         "default: triton on CUDA (torch without triton), reference on CPU")
+    ap.add_argument("--profile", action="store_true",
+                    help="after timing, profile one replay per scheme/engine (torch.profiler) and print where the time goes")
     ap.add_argument("--window", choices=("report", "exact"), default="report")
     ap.add_argument("--random-model", action="store_true", help="no GGUF needed: random weights, SmolLM2 shape")
     ap.add_argument("--repeats", type=int, default=3, help="timed passes; the fastest is reported")
@@ -145,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     from neurosim.sim.engine import check_engine
 
     engines = ["events", "dense"] if args.engine == "both" else [check_engine(e.strip()) for e in args.engine.split(",")]
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()] if args.backend else []
+    for b in backends:
+        if b not in BACKENDS:
+            ap.error(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
+    rows = [f"{e}:{b}" if e == "gemm" and b else e for e in engines for b in (backends if e == "gemm" else [""]) or [""]]
 
     t0 = time.perf_counter()
     layers, model_id = (counts_from_random_model(args.tokens, args.k, args.seed) if args.random_model
@@ -154,7 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     n_tok = int(layers[0].counts.shape[0])
     print(f"model: {model_id}; {len(layers)} linear layers; {n_tok} tokens; counts in {time.perf_counter() - t0:.1f} s")
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {dev_name}; torch {torch.__version__}; window: {args.window}; block {args.block_columns} columns")
+    try:
+        import triton
+        tri = f"triton {triton.__version__}"
+    except ImportError:
+        tri = "no triton"
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"device: {dev_name}; torch {torch.__version__}; {tri}; window: {args.window}; block {args.block_columns} columns")
 
     # Weights: INT8 per-group-128 (W8ASpike layout). Preparation is a load-time cost (not timed).
     prepared = []
@@ -215,12 +232,15 @@ def main(argv: list[str] | None = None) -> int:
         return r
 
     def replay_all(scheme: str, engine: str):
-        out = []
+        """Every layer through ``replay_layers``: the reference layer by layer on CPU, the
+        deferred path with one host read on CUDA (``--backend``: fused Triton kernels or torch ops)."""
+        eng, _, backend = engine.partition(":")
         T = REPORT_WINDOW[scheme] if args.window == "report" else None
-        for c, L, v, (qw, _, _, ops) in zip(counts_dev, layers, vths, prepared):
-            out.append(replay_layer(qw, c, v, scheme, T, block_columns=args.block_columns,
-                                    sign_split=scheme in UNSIGNED, engine=engine, operand=ops[engine], name=L.name))
-        return out
+        settings = ReplaySettings(scheme, T, block_columns=args.block_columns, device=device,
+                                  sign_split=scheme in UNSIGNED, engine=eng)
+        jobs = [LayerInput(qw, c, v, name=L.name, operand=ops[eng])
+                for c, L, v, (qw, _, _, ops) in zip(counts_dev, layers, vths, prepared)]
+        return replay_layers(jobs, settings, backend=backend or None)
 
     for rep in range(max(1, args.repeats) + 1):  # the first pass warms up and is not counted
         if rep == 1:
@@ -231,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, fn in extra.items():
             timed(key, fn)
         for s in schemes:
-            for e in engines:
+            for e in rows:
                 res = timed(f"{s}/{e}", lambda s=s, e=e: replay_all(s, e))
                 if (s, e) not in stats:
                     exact = all(torch.equal(r.acc.cpu(), ref) for r, ref in zip(res, ref_int))
@@ -249,19 +269,43 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  integer ({int_kind}): {ti * 1e3:9.2f} ms  ({dense_macs / ti / 1e9:7.2f} GMAC/s)")
     for key in extra:
         print(f"  {key} torch.mm: {best[key] * 1e3:9.2f} ms  ({dense_macs / best[key] / 1e9:7.2f} GMAC/s)")
-    print(f"\n{'scheme':15s} {'engine':7s} {'T':>9s} {'events':>11s} {'ev/slot':>7s} {'synops':>9s} "
+    print(f"\n{'scheme':15s} {'engine':16s} {'T':>9s} {'events':>11s} {'ev/slot':>7s} {'synops':>9s} "
           f"{'time ms':>9s} {'Mev/s':>8s} {'Gsynop/s':>9s} {'x float':>8s} {'x int':>7s} {'clipped':>8s} exact")
     for s in schemes:
-        for e in engines:
+        for e in rows:
             ev, so, steps, exact = stats[(s, e)]
             t = best[f"{s}/{e}"]
             tspan = f"{min(steps)}-{max(steps)}" if len(steps) > 1 else str(min(steps))
-            print(f"{s:15s} {e:7s} {tspan:>9s} {ev:11d} {ev / slots:7.3f} {so / 1e9:8.2f}G "
+            print(f"{s:15s} {e:16s} {tspan:>9s} {ev:11d} {ev / slots:7.3f} {so / 1e9:8.2f}G "
                   f"{t * 1e3:9.1f} {ev / t / 1e6:8.1f} {so / t / 1e9:9.2f} {t / tf:8.2f} {t / ti:7.2f} "
                   f"{clipped / slots:8.4f} {'yes' if exact else 'NO'}")
     print("\nx float / x int: replay time over the dense float32 / integer matmul time (1 = as fast as the floor).")
     print("clipped: fraction of counts clamped to the window. exact: replay accumulators == dense integer matmul.")
+    if args.profile:  # the first row (the fused kernels on CUDA by default)
+        _profile(device, [(f"{s}/{rows[0]}", lambda s=s: replay_all(s, rows[0])) for s in schemes])
     return 0 if all(st[3] for st in stats.values()) else 1
+
+
+def _profile(device: torch.device, runs: list) -> None:
+    """One profiled pass of each replay: the ops by device time and by host time, and the
+    number of kernel launches (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    for key, fn in runs:
+        _sync(device)
+        with profile(activities=acts) as prof:
+            fn()
+            _sync(device)
+        ka = prof.key_averages()
+        sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+        print(f"\nprofile of {key} (one pass):")
+        print(ka.table(sort_by=sort, row_limit=14, max_name_column_width=48))
+        if device.type == "cuda":
+            kernels = sum(e.count for e in ka if getattr(e, "device_type", None) is not None
+                          and str(e.device_type).endswith("CUDA"))
+            print(f"kernels launched: {kernels}")
+        print(ka.table(sort_by="self_cpu_time_total", row_limit=10, max_name_column_width=48))
 
 
 def _int_mm_ok(device: torch.device, counts: torch.Tensor, q_t: torch.Tensor) -> bool:

@@ -1,7 +1,15 @@
 """Shared fixtures. The real embedded model is loaded once per test session (about 25 s)."""
 from __future__ import annotations
 
+import os
+
 import pytest
+import torch
+
+if not torch.cuda.is_available():
+    # The GPU replay's Triton kernels (neurosim/sim/kernels_triton.py) run in Triton's interpreter on CPU
+    # tensors here (tests/test_replay_batch.py); the mode is fixed when triton is first imported.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture(scope="session")

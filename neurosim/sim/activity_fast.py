@@ -31,12 +31,12 @@ import encoders
 from hw_models import Activity
 
 from .counters import ActivityCounter
-from .layer import _check_common, as_counts, window
+from .replay_core import _check_common, as_counts, window
 from .tally_fast import check_covered, count_tally, count_tally_torch, covers, spike_patterns  # noqa: F401  (re-exported)
 
 def _as_numpy_counts(counts: Any) -> np.ndarray:
     """Integer counts [tokens, in] as a numpy array (no copy for numpy integer input);
-    the replay's checks and messages (:func:`~neurosim.sim.layer.as_counts`) otherwise."""
+    the replay's checks and messages (:func:`~neurosim.sim.replay_core.as_counts`) otherwise."""
     if isinstance(counts, np.ndarray) and counts.dtype.kind in "iu" and counts.ndim == 2:
         return counts
     return as_counts(counts).cpu().numpy()

@@ -12,7 +12,7 @@ ways to get them with a single ``bmm`` over the scale groups instead of a loop o
   semantics stay with the ``events`` engine, which these are tested against.
 
 Exactness: GEMMs run in the replay's accumulator float type (float32, or float64 when the
-window could reach 2**24; see ``layer._acc_dtype``): every product and partial sum is an
+window could reach 2**24; see ``replay_core._acc_dtype``): every product and partial sum is an
 integer below that bound, so no addition rounds, in any summation order. TF32 matmuls on
 CUDA would round operands beyond 11 significant bits: when they are enabled, float64 is used.
 

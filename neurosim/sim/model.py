@@ -11,9 +11,13 @@ from tqdm.auto import tqdm
 import encoders
 from hw_models import Activity
 
+from .batch import LayerInput, replay_layers
 from .layer import LayerReplay, _check_common, replay_with
 from .settings import ReplaySettings
 from .operand import weight_shape
+
+
+BATCH_BYTES = 1 << 30  # gemm engine: counts and results of the layers replayed between two host reads
 
 
 @dataclass
@@ -89,7 +93,9 @@ def replay_trace(
 
     Layers are read from the trace one at a time and replayed with
     :func:`~neurosim.sim.layer.replay_layer`; only the Activity records are kept (and the
-    outputs if ``keep_outputs``), so memory holds one layer at a time.
+    outputs if ``keep_outputs``), so memory holds one layer at a time. The ``gemm`` engine
+    replays consecutive layers together (:func:`~neurosim.sim.batch.replay_layers`: on CUDA,
+    fused kernels and one host read per batch of about 1 GiB of counts and results).
 
     Args:
         weights: ``{layer name: Int8Weight | float tensor | integer tensor | nn.Linear}`` or
@@ -144,6 +150,15 @@ def replay_trace(
     dev = torch.device(device)
     settings = ReplaySettings(scheme, T, bit_order, block_columns, dev, clip, sign_split, engine, token_chunk)
     bar = tqdm(total=len(names), desc=f"replay {scheme}", unit="layer", disable=None if progress else True)
+    pending: list[LayerInput] = []  # gemm engine: layers replayed together, one host read per batch
+    held = 0
+
+    def keep(r: LayerReplay) -> None:
+        acts[r.name], steps[r.name] = r.activity, r.steps
+        if keep_outputs:
+            outputs[r.name] = r
+        bar.update(1)
+
     try:
         for name in names:
             info = trace.layer(name)
@@ -153,13 +168,18 @@ def replay_trace(
                 w = w.weight
             if isinstance(w, torch.Tensor) and w.is_floating_point():
                 w = w.detach().to(dev)  # quantize where the replay runs
-            r = replay_with(w, counts, vth, settings, name=name, role=info.role,
-                            same_input_as=getattr(info, "same_input_as", None))
-            acts[name], steps[name] = r.activity, r.steps
-            if keep_outputs:
-                outputs[name] = r
-            del r, counts, vth
-            bar.update(1)
+            same = getattr(info, "same_input_as", None)
+            if engine != "gemm":
+                keep(replay_with(w, counts, vth, settings, name=name, role=info.role, same_input_as=same))
+                continue
+            pending.append(LayerInput(w, counts, vth, name, info.role, same))
+            held += int(np.prod(np.shape(counts))) * 8 + int(np.shape(counts)[0]) * info.out_features * 12
+            if held >= BATCH_BYTES:
+                for r in replay_layers(pending, settings):
+                    keep(r)
+                pending, held = [], 0
+        for r in replay_layers(pending, settings) if pending else []:
+            keep(r)
     finally:
         bar.close()
     total = Activity.combine(acts.values(), name="total")

@@ -91,6 +91,16 @@ def count_tally_torch(counts: torch.Tensor, scheme: str, T: int, bit_order: str,
                       block_columns: int) -> Tally:
     """:func:`count_tally` with torch ops where the counts live (CUDA): one pass per step,
     no copy of the counts to the host; only the small counters come back."""
+    by_shift, hist, ept, fetch = tally_device(counts, scheme, T, n_blocks, block_columns)
+    return tally_from_parts(None if by_shift is None else by_shift.cpu().numpy(), hist.cpu().numpy(),
+                            ept.cpu(), fetch.cpu(), T, bit_order)
+
+
+def tally_device(counts: torch.Tensor, scheme: str, T: int, n_blocks: int,
+                 block_columns: int) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The counters of in-range counts [n, in], left where the counts are (no host read):
+    ``(slots with bit k set for each shift k [T] (None for rate codes), histogram of events
+    per slot [T + 1], events per token [n], block fetches [n_blocks])``, int64."""
     c = counts.to(torch.int64)
     n, in_f = (int(d) for d in c.shape)
     pad = n_blocks * block_columns - in_f
@@ -101,9 +111,8 @@ def count_tally_torch(counts: torch.Tensor, scheme: str, T: int, bit_order: str,
     if encoders.get_scheme(scheme).rate:
         mag = c.abs()
         hist = torch.bincount(mag.view(-1), minlength=T + 1)
-        per_step = torch.flip(torch.cumsum(torch.flip(hist[1:], (0,)), 0), (0,))
         fetch = blocks(mag).amax(dim=2).sum(dim=0) if n else torch.zeros(n_blocks, dtype=torch.int64, device=c.device)
-        return Tally(per_step.cpu(), mag.sum(dim=1).cpu(), hist.cpu(), fetch.cpu())
+        return None, hist, mag.sum(dim=1), fetch
     if encoders.get_scheme(scheme).twos:
         p = c & ((1 << T) - 1) if T < 63 else c  # T-bit pattern (T >= 63: every bit of the word)
     else:
@@ -117,9 +126,21 @@ def count_tally_torch(counts: torch.Tensor, scheme: str, T: int, bit_order: str,
         by_shift.append(bit.sum())
         if n:
             fetch += blocks(bit).amax(dim=2).sum(dim=0)
-    shifts = torch.stack(by_shift).cpu() if by_shift else torch.zeros(0, dtype=torch.int64)
-    hist = torch.bincount(pop.view(-1), minlength=T + 1)
-    return Tally(shifts[torch.from_numpy(_shifts(T, bit_order))], pop.sum(dim=1).cpu(), hist.cpu(), fetch.cpu())
+    shifts = torch.stack(by_shift) if by_shift else torch.zeros(0, dtype=torch.int64, device=c.device)
+    return shifts, torch.bincount(pop.view(-1), minlength=T + 1), pop.sum(dim=1), fetch
+
+
+def tally_from_parts(by_shift: np.ndarray | None, hist: np.ndarray, events_per_token: torch.Tensor,
+                     block_fetches: torch.Tensor, T: int, bit_order: str) -> Tally:
+    """A :class:`Tally` from host copies of :func:`tally_device`'s counters (``by_shift`` None:
+    a rate code, whose events per step are the slots with ``|c| > t``)."""
+    hist = np.asarray(hist, dtype=np.int64)
+    if by_shift is None:
+        per_step = np.cumsum(hist[1:][::-1])[::-1].astype(np.int64)
+    else:
+        per_step = np.asarray(by_shift, dtype=np.int64)[_shifts(T, bit_order)]
+    return Tally(torch.from_numpy(np.ascontiguousarray(per_step)), events_per_token, torch.from_numpy(hist),
+                 block_fetches)
 
 
 def covers(scheme: str) -> bool:
