@@ -1,0 +1,184 @@
+"""Triton encode/decode kernels (encoders._triton) equal the reference step loops bit for bit.
+
+On a CUDA machine the kernels run compiled on the GPU; elsewhere under Triton's interpreter
+(``TRITON_INTERPRET=1``) on CPU tensors, the same kernel source. Skipped without triton.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+CUDA = torch.cuda.is_available()
+if not CUDA:
+    os.environ["TRITON_INTERPRET"] = "1"  # read when the kernels are decorated (module import)
+triton = pytest.importorskip("triton")
+
+import encoders as E  # noqa: E402
+from encoders import _modes, _triton  # noqa: E402
+from encoders._kernels import NUMPY, decode_steps, encode_steps  # noqa: E402
+
+DEVICE = "cuda" if CUDA else "cpu"
+DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8]
+
+
+def _interpreter_shim() -> None:
+    """Triton < 3.9's interpreter takes ``int()`` of a 1-element array for a runtime loop
+    bound, which numpy 2 refuses; 3.9 squeezes it first. Do the same for older versions."""
+    from triton.runtime import interpreter
+
+    if hasattr(interpreter, "_neurosim_shim"):
+        return
+    patch = interpreter._patch_lang_tensor
+
+    def patched(tensor, scope):
+        patch(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+
+    interpreter._patch_lang_tensor = patched
+    interpreter._neurosim_shim = True
+
+
+if not CUDA:
+    _interpreter_shim()
+    if not isinstance(_triton._encode_kernel, triton.runtime.interpreter.InterpretedFunction):
+        _triton = importlib.reload(_triton)  # imported earlier without the interpreter
+
+
+def reference_train(c: np.ndarray, scheme: str, T: int, msb: bool) -> np.ndarray:
+    """The step loops (graded: the payload at step 0)."""
+    sch = E.get_scheme(scheme)
+    if c.ndim == 0:  # the step loops take arrays (encode reshapes a 0-d count to one slot)
+        return reference_train(c.reshape(1), scheme, T, msb).reshape(T)
+    if sch.graded:
+        out = np.zeros((T,) + c.shape, np.int8)
+        if T:
+            out[0] = c
+        return out
+    return encode_steps(NUMPY, c.astype(np.int64), sch, T, msb)
+
+
+def counts_for(rng, scheme: str, T: int, shape, dtype, sign_split: bool) -> np.ndarray:
+    """Counts in the range ``T`` steps carry (clipped to the dtype and to the +-2**62 that
+    encode accepts), both ends included."""
+    lo, hi = E.count_range(scheme, T)
+    info = np.iinfo(dtype)
+    lo, hi = max(lo, int(info.min), -(2**62)), min(hi, int(info.max), 2**62)
+    if sign_split:  # an unsigned scheme's two lines: |s| of each sign (neurosim.sim.events)
+        lo = 0
+    c = rng.integers(lo, hi, size=shape, endpoint=True, dtype=np.int64)
+    if c.size >= 2:  # clipped counts sit on the window's edges: always test both
+        c.flat[0], c.flat[-1] = lo, hi
+    return c.astype(dtype)
+
+
+@settings(max_examples=40 if CUDA else 120, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.lists(st.integers(0, 9), min_size=0, max_size=3),
+    scheme=st.sampled_from(list(E.SCHEMES)),
+    T=st.integers(0, 64),
+    msb=st.booleans(),
+    dtype=st.sampled_from(DTYPES),
+    sign_split=st.booleans(),
+)
+def test_kernels_equal_the_reference(seed, shape, scheme, T, msb, dtype, sign_split):
+    sch = E.get_scheme(scheme)
+    T = min(T, 20) if sch.rate else min(T, 3) if sch.graded else T
+    if sch.max_steps is not None and T > sch.max_steps - (0 if sch.twos or sch.naf else 1):
+        T = sch.max_steps - 1
+    if sch.twos and T == 0:
+        T = 1
+    rng = np.random.default_rng(seed)
+    c = counts_for(rng, scheme, T, shape, dtype, sign_split and not sch.signed)
+    mode = _modes.mode_for(sch)
+    got = _triton.encode_triton(torch.from_numpy(c).to(DEVICE), mode, T, msb).cpu().numpy()
+    ref = reference_train(c, scheme, T, msb)
+    assert got.dtype == np.int8 and got.shape == ref.shape
+    np.testing.assert_array_equal(got, ref)
+    if T <= 62:
+        w = np.ones(T, np.int64) if sch.graded else sch.step_weights(T, "msb" if msb else "lsb")
+        reach = T * sch.payload_max if sch.graded else int(np.abs(w).sum())
+        lo, hi = sch.spike_values
+        back = _triton.decode_triton(torch.from_numpy(got).to(DEVICE), mode, msb, lo, hi, reach, torch.int64)
+        assert back is not None
+        np.testing.assert_array_equal(back.cpu().numpy(), c.astype(np.int64))
+        if not sch.graded:
+            np.testing.assert_array_equal(back.cpu().numpy(), decode_steps(NUMPY, ref, sch, msb, np.int64))
+
+
+@pytest.mark.parametrize("scheme", list(E.SCHEMES))
+def test_decode_flags_each_out_of_range_value(scheme):
+    sch = E.get_scheme(scheme)
+    lo, hi = sch.spike_values
+    mode = _modes.mode_for(sch)
+    for bad in sorted({lo - 1, hi + 1} & set(range(-128, 128))):
+        s = torch.zeros((3, 5000), dtype=torch.int8)
+        s[2, 4321] = bad
+        got = _triton.decode_triton(s.to(DEVICE), mode, True, lo, hi, 7 if not sch.graded else 3 * 127, torch.int16)
+        assert got is None, bad
+
+
+def test_sums_wrap_to_the_result_dtype_like_the_reference():
+    """Graded trains of several steps: payload sums wrap to int8 as the reference's cast does."""
+    s = torch.full((3, 40), 100, dtype=torch.int8)
+    got = _triton.decode_triton(s.to(DEVICE), _modes.GRADED, True, -127, 127, 3 * 127, torch.int8)
+    assert torch.equal(got.cpu(), torch.full((40,), 300, dtype=torch.int64).to(torch.int8))
+
+
+def test_out_buffers_are_written_in_place():
+    c = torch.arange(-7, 8, dtype=torch.int16).repeat(50).to(DEVICE)
+    train = torch.full((3, c.numel()), 9, dtype=torch.int8, device=DEVICE)
+    assert _triton.encode_triton(c, _modes.BITS_SM, 3, True, out=train) is train
+    back = torch.empty(c.numel(), dtype=torch.int8, device=DEVICE)
+    assert _triton.decode_triton(train, _modes.BITS_SM, True, -1, 1, 7, torch.int8, out=back) is back
+    assert torch.equal(back.cpu(), c.cpu().to(torch.int8))
+
+
+def test_without_triton_the_public_api_takes_the_torch_path(monkeypatch):
+    from encoders import schemes
+
+    monkeypatch.setattr(schemes, "_GPU", False)
+    assert schemes._gpu_kernels() is None
+    c = torch.arange(-7, 8).to(DEVICE)
+    assert torch.equal(E.decode(E.encode(c, "bitwise-signed"), "bitwise-signed").long(), c)
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+@pytest.mark.parametrize("scheme", list(E.SCHEMES))
+@pytest.mark.parametrize("order", ["msb", "lsb"])
+def test_cuda_public_api_uses_the_kernels_and_agrees(scheme, order, monkeypatch):
+    """On CUDA, encode/decode run the kernels; the results equal the torch step loops'."""
+    from encoders import schemes
+
+    sch = E.get_scheme(scheme)
+    g = torch.Generator().manual_seed(3)
+    lo = -7 if sch.signed else 0
+    c = torch.randint(lo, 8, (33, 1001), generator=g, dtype=torch.int16).cuda()
+    calls = []
+    real = schemes._gpu_kernels()
+    monkeypatch.setattr(real, "encode_triton", lambda *a, _f=real.encode_triton, **k: calls.append(1) or _f(*a, **k))
+    fast = E.encode(c, scheme, bit_order=order)
+    back = E.decode(fast, scheme, order)
+    assert calls, "the Triton kernel did not run"
+    train_out = torch.empty_like(fast)
+    back_out = torch.empty_like(back)
+    assert E.encode(c, scheme, bit_order=order, out=train_out) is train_out
+    assert E.decode(train_out, scheme, order, out=back_out) is back_out
+    monkeypatch.setattr(schemes, "_GPU", False)  # the torch reference path
+    ref = E.encode(c, scheme, bit_order=order)
+    ref_back = E.decode(ref, scheme, order)
+    assert fast.dtype == ref.dtype and back.dtype == ref_back.dtype
+    assert torch.equal(fast, ref) and torch.equal(train_out, ref)
+    assert torch.equal(back, ref_back) and torch.equal(back_out, ref_back)
+    assert torch.equal(back.long(), c.long())
+    bad = fast.clone()
+    bad[0, 0, 0] = 2 if sch.spike_values[1] == 1 else -128
+    monkeypatch.setattr(schemes, "_GPU", None)
+    with pytest.raises(ValueError, match="must lie in"):
+        E.decode(bad, scheme, order)
