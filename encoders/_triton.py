@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from ._modes import BITS_SM, BITS_TWOS, GRADED, NAF, RATE_S, RATE_U, wide_words
+from . import _modes
+from ._modes import wide_words
 
 try:
     import triton
@@ -29,6 +30,13 @@ NUM_WARPS = 4
 MAX_T_CHUNK = 64  # steps per program (a long rate train spreads over a second grid axis)
 
 if triton is not None:
+    # Kernels read only constexpr globals: the modes, as constexpr copies.
+    RATE_U = tl.constexpr(_modes.RATE_U)
+    RATE_S = tl.constexpr(_modes.RATE_S)
+    BITS_SM = tl.constexpr(_modes.BITS_SM)
+    BITS_TWOS = tl.constexpr(_modes.BITS_TWOS)
+    NAF = tl.constexpr(_modes.NAF)
+    GRADED = tl.constexpr(_modes.GRADED)
 
     # ``n`` stays specialized: a multiple of 16 lets the planes' loads and stores be 16-byte vectors.
     @triton.jit(do_not_specialize=["T", "msb", "t_chunk"])

@@ -29,6 +29,7 @@ complement the MSB weighs ``-2**(T-1)``.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -301,8 +302,7 @@ def decode(
     if s.dtype == torch.int8 and T <= 62 and (cpu or gpu):
         # One pass: check the values and sum w_t * s_t; a bad value falls through to the
         # reference check below, which names it.
-        w, acc_np = _decode_plan(sch, T, bit_order)
-        acc_t = torch.from_numpy(np.empty(0, dtype=acc_np)).dtype
+        w, reach, acc_np, acc_t = _decode_plan(sch, T, bit_order)
         direct = None  # the kernel writes straight into out when no cast follows
         if out is not None and (dtype is None or _torch_dtype(dtype) == acc_t):
             direct = _check_out(out, was_numpy, tuple(s.shape[1:]), acc_t, s.device)
@@ -311,7 +311,6 @@ def decode(
                                       out=None if direct is None else direct.numpy())
             acc = None if acc is None else torch.from_numpy(acc)
         else:
-            reach = int(np.abs(w).sum()) if not sch.graded else T * sch.payload_max
             acc = _gpu_kernels().decode_triton(s, mode, bit_order == "msb", allowed_lo, allowed_hi, reach, acc_t,
                                                out=direct)
         if acc is not None:
@@ -357,17 +356,21 @@ def _decode_reference(s: torch.Tensor, sch: Scheme, bit_order: str, allowed_lo: 
     return decode_steps(ops, arr, sch, bit_order == "msb", acc_dtype)
 
 
-def _decode_plan(sch: Scheme, T: int, bit_order: str) -> tuple[np.ndarray, np.dtype]:
-    """Step weights and accumulator dtype of a fused decode: the dtype the reference path
-    returns (graded: the payload's, summed modulo its width as the reference's cast does;
-    trains: the narrowest holding the code's reach)."""
+@functools.lru_cache(maxsize=256)
+def _decode_plan(sch: Scheme, T: int, bit_order: str) -> tuple[np.ndarray, int, np.dtype, torch.dtype]:
+    """Step weights, reach (bound of every partial sum) and accumulator dtype (numpy, torch)
+    of a fused decode: the dtype the reference path returns (graded: the payload's, summed
+    modulo its width as the reference's cast does; trains: the narrowest holding the reach).
+    Cached: the weights array is shared, read-only."""
     if sch.graded:
         w = np.ones(T, dtype=np.int64)
-        reach = sch.payload_max
+        reach, acc_reach = T * sch.payload_max, sch.payload_max
     else:
         w = sch.step_weights(T, bit_order)
-        reach = int(np.abs(w).sum())
-    return w, torch.empty(0, dtype=narrow_int(torch.empty(0, dtype=torch.int8), -reach, reach).dtype).numpy().dtype
+        reach = acc_reach = int(np.abs(w).sum())
+    w.flags.writeable = False
+    acc_t = narrow_int(torch.empty(0, dtype=torch.int8), -acc_reach, acc_reach).dtype
+    return w, reach, torch.empty(0, dtype=acc_t).numpy().dtype, acc_t
 
 
 def _torch_dtype(dtype: object) -> torch.dtype:
