@@ -182,3 +182,66 @@ def test_cuda_public_api_uses_the_kernels_and_agrees(scheme, order, monkeypatch)
     monkeypatch.setattr(schemes, "_GPU", None)
     with pytest.raises(ValueError, match="must lie in"):
         E.decode(bad, scheme, order)
+
+
+COMPILED = [(k, m, False) for k in ("encode", "decode") for m in range(7)] + \
+    [(k, m, True) for k in ("encode", "decode") for m in (_modes.BITS_TWOS, _modes.NAF)]
+
+_COMPILE_SCRIPT = r"""
+import json, re, sys
+import triton
+from triton.backends import backends
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from encoders import _triton as K
+if "nvidia" not in backends:
+    print(json.dumps(None)); sys.exit()
+SIGS = {
+    "encode": (K._encode_kernel, {"c_ptr": "*i16", "out_ptr": "*i8", "n": "i32", "T": "i32", "msb": "i32",
+                                  "t_chunk": "i32"}, (0, 1, 2)),
+    "decode": (K._decode_kernel, {"s_ptr": "*i8", "acc_ptr": "*i8", "bad_ptr": "*i32", "n": "i32", "T": "i32",
+                                  "msb": "i32", "lo": "i32", "hi": "i32"}, (0, 1, 3)),
+}
+found = {}
+for kernel, mode, wide in json.loads(sys.argv[1]):
+    fn, sig, aligned = SIGS[kernel]
+    src = ASTSource(fn=fn, signature=sig, constexprs={"MODE": mode, "WIDE": wide, "BLOCK": K.BLOCK},
+                    attrs={(i,): [["tt.divisibility", 16]] for i in aligned})
+    ptx = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": K.NUM_WARPS}).asm["ptx"]
+    found[f"{kernel}-{mode}-{wide}"] = [sorted(set(re.findall(r"ld\.global[.\w]*", ptx))),
+                                        sorted(set(re.findall(r"st\.global[.\w]*", ptx)))]
+print(json.dumps(found))
+"""
+
+
+@pytest.fixture(scope="module")
+def hopper_ptx(tmp_path_factory):
+    """PTX memory instructions of every kernel variant compiled for sm_90, in a fresh process
+    (compiling needs no GPU: Triton ships ptxas; the interpreter must be off there) with an
+    empty cache, so the source really compiles."""
+    import json
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_CACHE_DIR"] = str(tmp_path_factory.mktemp("triton_cache"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    run = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT, json.dumps(COMPILED)], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    if found is None:
+        pytest.skip("triton without its NVIDIA backend")
+    return found
+
+
+@pytest.mark.parametrize("kernel,mode,wide", COMPILED)
+def test_kernels_compile_for_hopper_with_16_byte_memory_access(kernel, mode, wide, hopper_ptx):
+    """The interpreted source also compiles for sm_90 (the interpreter is lenient, e.g. about
+    non-constexpr globals); with planes of a multiple of 16 slots, every global load and
+    store of counts and train is a 16-byte vector (the one other store is the flag word)."""
+    loads, stores = hopper_ptx[f"{kernel}-{mode}-{wide}"]
+    assert loads and set(loads) <= {"ld.global.v4.b32"}, loads
+    assert stores and set(stores) - {"st.global.b32"} <= {"st.global.v4.b32"}, stores
+    assert "st.global.v4.b32" in stores
