@@ -102,7 +102,14 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--schemes", nargs="+", default=list(E.SCHEMES))
     ap.add_argument("--json", help="also write the measurements to this file")
+    ap.add_argument("--triton-block", type=int, help="slots per Triton program (default encoders._triton.BLOCK)")
+    ap.add_argument("--triton-warps", type=int, help="warps per Triton program (default encoders._triton.NUM_WARPS)")
     args = ap.parse_args()
+    if args.triton_block or args.triton_warps:
+        from encoders import _triton
+
+        _triton.BLOCK = args.triton_block or _triton.BLOCK
+        _triton.NUM_WARPS = args.triton_warps or _triton.NUM_WARPS
     cuda = args.device.startswith("cuda")
     gen = torch.Generator().manual_seed(0)
     counts = torch.randint(0, 16, tuple(args.shape), generator=gen, dtype=torch.int16).to(args.device)
@@ -121,9 +128,14 @@ def main() -> None:
         "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
         "load_avg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
+    if cuda and triton_v != "absent":
+        from encoders import _triton
+
+        env["triton_block"], env["triton_warps"] = _triton.BLOCK, _triton.NUM_WARPS
     print(f"counts {tuple(counts.shape)} int16 in [0, 15], {n / 1e6:.1f} M values, device {args.device} "
           f"({env['device']}), torch {env['torch']}, triton {triton_v}, numba {env['numba']}, "
-          f"{env['threads']} threads, {env['date_utc']} UTC, load average {env['load_avg']}")
+          f"{env['threads']} threads, {env['date_utc']} UTC, load average {env['load_avg']}"
+          + (f", Triton block {env['triton_block']} x {env['triton_warps']} warps" if "triton_block" in env else ""))
     print(f"{args.repeat} interleaved rounds; times in ms as best / median; ratios are time over the copy's")
     print(f"{'scheme':15s} {'T':>3s} {'copy ms':>13s} {'reuse ms':>13s} {'fresh ms':>13s} "
           f"{'reuse/copy':>11s} {'fresh/copy':>11s} {'loop/fresh':>10s} {'int8 MB':>8s} {'packed MB':>9s}")

@@ -178,7 +178,7 @@ def encode(
         # One pass over the counts as they are (no narrowing copy): the same train.
         train = _fused.encode_fused(t.numpy(), sch, T, msb, out=None if dest is None else dest.numpy())
         return out if out is not None else _wrap(train, was_numpy)
-    if mode is not None and t.is_cuda and _gpu_kernels() is not None:
+    if mode is not None and _triton_device(t) and _gpu_kernels() is not None:
         train = _gpu_kernels().encode_triton(t, mode, T, msb, out=dest)
         return out if out is not None else train
     train = _encode_reference(t, sch, T, msb, lo, hi)
@@ -220,6 +220,12 @@ def _gpu_kernels():
 
 
 _GPU = None
+
+
+def _triton_device(t: torch.Tensor) -> bool:
+    """Whether ``t`` lives where the Triton kernels run (CUDA; tests widen this to CPU
+    tensors under Triton's interpreter)."""
+    return t.is_cuda
 
 
 def _check_out(out: object, was_numpy: bool, shape: tuple[int, ...], dtype: torch.dtype,
@@ -298,7 +304,7 @@ def decode(
     T = int(s.shape[0])
     mode = mode_for(sch)
     cpu = s.device.type == "cpu" and s.numel() >= _fused.MIN_ELEMENTS and _fused.available()
-    gpu = s.is_cuda and mode is not None and _gpu_kernels() is not None
+    gpu = _triton_device(s) and mode is not None and _gpu_kernels() is not None
     if s.dtype == torch.int8 and T <= 62 and (cpu or gpu):
         # One pass: check the values and sum w_t * s_t; a bad value falls through to the
         # reference check below, which names it.

@@ -149,39 +149,51 @@ def test_without_triton_the_public_api_takes_the_torch_path(monkeypatch):
     assert torch.equal(E.decode(E.encode(c, "bitwise-signed"), "bitwise-signed").long(), c)
 
 
-@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 @pytest.mark.parametrize("scheme", list(E.SCHEMES))
 @pytest.mark.parametrize("order", ["msb", "lsb"])
-def test_cuda_public_api_uses_the_kernels_and_agrees(scheme, order, monkeypatch):
-    """On CUDA, encode/decode run the kernels; the results equal the torch step loops'."""
-    from encoders import schemes
+def test_public_api_on_the_kernel_path_agrees_with_the_torch_path(scheme, order, monkeypatch):
+    """encode/decode dispatch to the kernels (on CUDA; here on CPU tensors through the
+    interpreter); trains, counts, dtypes, ``out=`` buffers and errors equal the torch path's."""
+    from encoders import _fused, schemes
 
+    if not CUDA:  # send CPU tensors down the CUDA dispatch, past the numba kernels
+        monkeypatch.setattr(schemes, "_triton_device", lambda t: True)
+        monkeypatch.setattr(_fused, "MIN_ELEMENTS", 1 << 62)
     sch = E.get_scheme(scheme)
     g = torch.Generator().manual_seed(3)
     lo = -7 if sch.signed else 0
-    c = torch.randint(lo, 8, (33, 1001), generator=g, dtype=torch.int16).cuda()
+    c = torch.randint(lo, 8, (33, 1001), generator=g, dtype=torch.int16).to(DEVICE)
     calls = []
     real = schemes._gpu_kernels()
-    monkeypatch.setattr(real, "encode_triton", lambda *a, _f=real.encode_triton, **k: calls.append(1) or _f(*a, **k))
+    for name in ("encode_triton", "decode_triton"):
+        monkeypatch.setattr(real, name, lambda *a, _f=getattr(real, name), _n=name, **k: calls.append(_n) or _f(*a, **k))
     fast = E.encode(c, scheme, bit_order=order)
     back = E.decode(fast, scheme, order)
-    assert calls, "the Triton kernel did not run"
+    assert calls == ["encode_triton", "decode_triton"], "the Triton kernels did not run"
     train_out = torch.empty_like(fast)
     back_out = torch.empty_like(back)
+    wide_out = torch.empty(back.shape, dtype=torch.int64, device=DEVICE)
     assert E.encode(c, scheme, bit_order=order, out=train_out) is train_out
     assert E.decode(train_out, scheme, order, out=back_out) is back_out
+    assert E.decode(train_out, scheme, order, dtype=torch.int64, out=wide_out) is wide_out
+    bad = fast.clone()
+    bad[0, 0, 0] = 2 if sch.spike_values[1] == 1 else -128
+    errors = []
+    for call in (lambda: E.decode(bad, scheme, order), lambda: E.encode(c * 40, scheme, T=2)):
+        with pytest.raises(ValueError) as info:
+            call()
+        errors.append(str(info.value))
     monkeypatch.setattr(schemes, "_GPU", False)  # the torch reference path
     ref = E.encode(c, scheme, bit_order=order)
     ref_back = E.decode(ref, scheme, order)
     assert fast.dtype == ref.dtype and back.dtype == ref_back.dtype
     assert torch.equal(fast, ref) and torch.equal(train_out, ref)
     assert torch.equal(back, ref_back) and torch.equal(back_out, ref_back)
-    assert torch.equal(back.long(), c.long())
-    bad = fast.clone()
-    bad[0, 0, 0] = 2 if sch.spike_values[1] == 1 else -128
-    monkeypatch.setattr(schemes, "_GPU", None)
-    with pytest.raises(ValueError, match="must lie in"):
-        E.decode(bad, scheme, order)
+    assert torch.equal(wide_out, c.long()) and torch.equal(back.long(), c.long())
+    for call, message in zip((lambda: E.decode(bad, scheme, order), lambda: E.encode(c * 40, scheme, T=2)), errors):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message
 
 
 COMPILED = [(k, m, False) for k in ("encode", "decode") for m in range(7)] + \
@@ -236,6 +248,7 @@ def hopper_ptx(tmp_path_factory):
     return found
 
 
+@pytest.mark.skipif(CUDA, reason="on a GPU the kernels compile and run in the tests above")
 @pytest.mark.parametrize("kernel,mode,wide", COMPILED)
 def test_kernels_compile_for_hopper_with_16_byte_memory_access(kernel, mode, wide, hopper_ptx):
     """The interpreted source also compiles for sm_90 (the interpreter is lenient, e.g. about
