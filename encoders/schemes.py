@@ -103,10 +103,8 @@ def _extremes(t: torch.Tensor) -> tuple[int, int]:
         return 0, 0
     if t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available():
         lo, hi = _fused.extremes(t.numpy())  # one parallel pass
-    else:  # both into one tensor (no stack), one read-back
-        both = torch.empty(2, dtype=t.dtype, device=t.device)
-        torch.aminmax(t, out=(both[0], both[1]))
-        lo, hi = both.tolist()
+    else:  # one read-back of both values
+        lo, hi = torch.stack(torch.aminmax(t)).tolist()
     if lo < -MAX_ABS_STEPS_VALUE or hi > MAX_ABS_STEPS_VALUE:
         raise ValueError("counts magnitude exceeds 2**62, the supported range")
     return lo, hi
