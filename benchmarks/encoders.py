@@ -17,7 +17,7 @@ check), the spike-value check of decode and the kernels (numba on CPU, Triton on
 importable, else the torch step loops).
 
 Usage: python benchmarks/encoders.py [--shape 12 1024 2048] [--repeat 5] [--device cpu]
-       [--schemes binary ternary ...] [--json FILE]
+       [--schemes binary ternary ...] [--threads N] [--json FILE]
 """
 from __future__ import annotations
 
@@ -102,9 +102,12 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--schemes", nargs="+", default=list(E.SCHEMES))
     ap.add_argument("--json", help="also write the measurements to this file")
+    ap.add_argument("--threads", type=int, help="CPU threads for torch and the numba kernels alike")
     ap.add_argument("--triton-block", type=int, help="slots per Triton program (default encoders._triton.BLOCK)")
     ap.add_argument("--triton-warps", type=int, help="warps per Triton program (default encoders._triton.NUM_WARPS)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.triton_block or args.triton_warps:
         from encoders import _triton
 

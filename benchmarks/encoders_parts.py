@@ -38,7 +38,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--schemes", nargs="+", default=["bitwise", "bitwise-signed", "bitwise-twos", "graded", "binary"])
+    ap.add_argument("--threads", type=int, help="CPU threads for torch and the numba kernels alike")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda")
     gen = torch.Generator().manual_seed(0)
     counts = torch.randint(0, 16, tuple(args.shape), generator=gen, dtype=torch.int16).to(args.device)

@@ -101,16 +101,27 @@ if numba is not None:
                 oo[j] = np.int8((cc[j] & m1) != 0)
 
     @njit(parallel=True, nogil=True, cache=True)
-    def _encode(c, out, mode, msb, width, tmax, signed):  # pragma: no cover - compiled
+    def _encode(c, out, mode, msb, width, tmax, signed, lims):  # pragma: no cover - compiled
+        """All planes of ``out``; with ``lims`` of one row per chunk, each chunk's (min, max)
+        too (read from cache: the range check then needs no pass of its own)."""
         n = c.shape[0]
         T = out.shape[0]
         nch = (n + CHUNK - 1) // CHUNK
-        ntb = (T + _TIME_BLOCK - 1) // _TIME_BLOCK
+        ntb = max(1, (T + _TIME_BLOCK - 1) // _TIME_BLOCK)
+        track = lims.shape[0] > 0
         for k in prange(nch * ntb):
             j0 = (k // ntb) * CHUNK
             j1 = min(n, j0 + CHUNK)
             t0 = (k % ntb) * _TIME_BLOCK
             cc = c[j0:j1]
+            if track and t0 == 0:
+                lo = cc[0]
+                hi = cc[0]
+                for j in range(cc.shape[0]):
+                    lo = min(lo, cc[j])
+                    hi = max(hi, cc[j])
+                lims[k // ntb, 0] = lo
+                lims[k // ntb, 1] = hi
             for t in range(t0, min(T, t0 + _TIME_BLOCK)):
                 _plane(cc, out[t, j0:j1], mode, t, T - 1 - t if msb else t, width, tmax, signed)
 
@@ -188,9 +199,12 @@ def extremes(c: np.ndarray) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-def encode_fused(c: np.ndarray, scheme: Scheme, T: int, msb_first: bool, out: np.ndarray | None = None) -> np.ndarray:
-    """int8 train ``[T, *c.shape]`` of validated, in-range integer counts (same as
-    ``encode_steps(NUMPY, ...)``), written into ``out`` (C-contiguous int8) if given."""
+def encode_fused(c: np.ndarray, scheme: Scheme, T: int, msb_first: bool, out: np.ndarray | None = None,
+                 extremes: bool = False) -> np.ndarray | tuple[np.ndarray, int, int]:
+    """int8 train ``[T, *c.shape]`` of integer counts (same as ``encode_steps(NUMPY, ...)``
+    for in-range counts; any counts are safe to pass), written into ``out`` (C-contiguous
+    int8) if given. With ``extremes``, returns ``(train, min, max)``: the counts' range,
+    found in the same pass, for checking afterwards ((0, 0) when empty)."""
     mode = mode_for(scheme)
     if mode is None:
         raise ValueError(f"no fused kernel writes scheme {scheme.name!r} with {scheme.payload_bits}-bit payloads")
@@ -205,8 +219,14 @@ def encode_fused(c: np.ndarray, scheme: Scheme, T: int, msb_first: bool, out: np
             flat = flat.astype(np.int16 if flat.dtype.itemsize == 1 else np.int64)
             signed = True
     width = 8 * flat.dtype.itemsize
-    _encode(flat, out.reshape(T, flat.shape[0]), mode, msb_first, width, int(np.iinfo(flat.dtype).max), signed)
-    return out
+    lims = np.empty(((flat.shape[0] + CHUNK - 1) // CHUNK if extremes else 0, 2), dtype=np.int64)
+    _encode(flat, out.reshape(T, flat.shape[0]), mode, msb_first, width, int(np.iinfo(flat.dtype).max), signed,
+            lims)
+    if not extremes:
+        return out
+    if not lims.shape[0]:
+        return out, 0, 0
+    return out, int(lims[:, 0].min()), int(lims[:, 1].max())
 
 
 def decode_fused(s: np.ndarray, weights: np.ndarray, lo_allowed: int, acc_dtype: Any, hi_allowed: int = 1,

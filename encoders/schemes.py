@@ -105,9 +105,13 @@ def _extremes(t: torch.Tensor) -> tuple[int, int]:
         lo, hi = _fused.extremes(t.numpy())  # one parallel pass
     else:  # one read-back of both values
         lo, hi = torch.stack(torch.aminmax(t)).tolist()
+    _check_magnitude(lo, hi)
+    return lo, hi
+
+
+def _check_magnitude(lo: int, hi: int) -> None:
     if lo < -MAX_ABS_STEPS_VALUE or hi > MAX_ABS_STEPS_VALUE:
         raise ValueError("counts magnitude exceeds 2**62, the supported range")
-    return lo, hi
 
 
 def encode(
@@ -151,7 +155,40 @@ def encode(
     sch = get_scheme(scheme)
     check_bit_order(bit_order)
     t, was_numpy = integer_counts(counts)
+    msb = bit_order == "msb"
+    mode = mode_for(sch)
+    cpu_kernel = mode is not None and t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available()
+    known = _steps_known_before_reading(sch, T, t, max_bytes, out, was_numpy) if cpu_kernel else None
+    if known is not None:
+        # T does not depend on the counts (given, or graded): one pass writes the train and
+        # finds the counts' range, checked afterwards with the same errors as below.
+        steps, dest = known
+        train, lo, hi = _fused.encode_fused(t.numpy(), sch, steps, msb, out=None if dest is None else dest.numpy(),
+                                            extremes=True)
+        _check_magnitude(lo, hi)
+        _check_counts(sch, scheme, T, lo, hi, t, max_bytes)
+        return out if out is not None else _wrap(train, was_numpy)
     lo, hi = _extremes(t)
+    T = _check_counts(sch, scheme, T, lo, hi, t, max_bytes)
+    dest = None if out is None else _check_out(out, was_numpy, (T,) + tuple(t.shape), _train_dtype(sch), t.device)
+    if cpu_kernel:
+        # One pass over the counts as they are (no narrowing copy): the same train.
+        train = _fused.encode_fused(t.numpy(), sch, T, msb, out=None if dest is None else dest.numpy())
+        return out if out is not None else _wrap(train, was_numpy)
+    if mode is not None and _triton_device(t) and _gpu_kernels() is not None:
+        train = _gpu_kernels().encode_triton(t, mode, T, msb, out=dest)
+        return out if out is not None else train
+    train = _encode_reference(t, sch, T, msb, lo, hi)
+    if dest is None:
+        return _wrap(train, was_numpy)
+    dest.copy_(torch.from_numpy(train) if isinstance(train, np.ndarray) else train)
+    return out
+
+
+def _check_counts(sch: Scheme, scheme: str, T: int | None, lo: int, hi: int, t: torch.Tensor,
+                  max_bytes: int | None) -> int:
+    """The step count for counts ranging over [lo, hi] (default or ``T``), or ValueError: a
+    negative count for an unsigned scheme, a bad or too small ``T``, a train too large."""
     sch.check_counts_sign(lo)
     if T is None:
         T = sch.steps_needed(lo, hi)
@@ -171,21 +208,27 @@ def encode(
             f"it needs T >= {need}"
         )
     _check_train_size(sch, T, t, max_bytes)
-    msb = bit_order == "msb"
-    dest = None if out is None else _check_out(out, was_numpy, (T,) + tuple(t.shape), _train_dtype(sch), t.device)
-    mode = mode_for(sch)
-    if mode is not None and t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available():
-        # One pass over the counts as they are (no narrowing copy): the same train.
-        train = _fused.encode_fused(t.numpy(), sch, T, msb, out=None if dest is None else dest.numpy())
-        return out if out is not None else _wrap(train, was_numpy)
-    if mode is not None and _triton_device(t) and _gpu_kernels() is not None:
-        train = _gpu_kernels().encode_triton(t, mode, T, msb, out=dest)
-        return out if out is not None else train
-    train = _encode_reference(t, sch, T, msb, lo, hi)
-    if dest is None:
-        return _wrap(train, was_numpy)
-    dest.copy_(torch.from_numpy(train) if isinstance(train, np.ndarray) else train)
-    return out
+    return T
+
+
+def _steps_known_before_reading(sch: Scheme, T: object, t: torch.Tensor, max_bytes: int | None, out: object,
+                                was_numpy: bool) -> tuple[int, torch.Tensor | None] | None:
+    """``(T, out as a tensor)`` when T is known without reading the counts (given, or a
+    graded code's 1) and it, the train's size and ``out`` pass their checks; else None (the
+    caller then checks in the documented order, raising what is wrong)."""
+    steps = 1 if T is None and sch.graded else T
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        return None
+    steps = int(steps)
+    if sch.max_steps is not None and steps > sch.max_steps:
+        return None
+    try:
+        _check_train_size(sch, steps, t, max_bytes)
+        dest = None if out is None else _check_out(out, was_numpy, (steps,) + tuple(t.shape), _train_dtype(sch),
+                                                   t.device)
+    except (TypeError, ValueError):
+        return None
+    return steps, dest
 
 
 def _encode_reference(t: torch.Tensor, sch: Scheme, T: int, msb: bool, lo: int, hi: int) -> np.ndarray | torch.Tensor:

@@ -63,6 +63,9 @@ def test_numba_kernels_equal_the_reference(seed, shape, scheme, T, msb, dtype, s
         w = np.ones(T, np.int64) if sch.graded else sch.step_weights(T, "msb" if msb else "lsb")
         back = _fused.decode_fused(got, w, sch.spike_values[0], np.int64, sch.spike_values[1])
         np.testing.assert_array_equal(back, c.astype(np.int64))
+    again, lo, hi = _fused.encode_fused(c, sch, T, msb, extremes=True)  # the range found while encoding
+    np.testing.assert_array_equal(again, got)
+    assert (lo, hi) == ((int(c.min()), int(c.max())) if c.size else (0, 0))
     if c.size:
         assert _fused.extremes(c) == (int(c.min()), int(c.max()))
 
@@ -160,3 +163,29 @@ def test_every_scheme_has_a_kernel_mode():
     for scheme in E.SCHEMES:
         assert _modes.mode_for(E.get_scheme(scheme)) is not None
     assert _modes.mode_for(E.get_scheme("graded").with_payload_bits(16)) is None
+
+
+@pytest.mark.parametrize("scheme", list(E.SCHEMES))
+def test_one_pass_range_check_raises_what_the_separate_check_raises(scheme, monkeypatch):
+    """With T given (or graded), the kernel finds the counts' range while encoding and the
+    checks run after it: every error, and which of several comes first, is unchanged."""
+    c = _counts(scheme)
+    big = c.astype(np.int64)
+    big[3, 5] = 2**62 + 1
+    bad_out = np.empty((3,) + c.shape, np.int16)
+    cases = [(c * 40, {"T": 2}), (c - 9, {"T": 8}), (big, {"T": 5}), (c - 9, {"T": -1}), (c - 9, {"T": 2.5}),
+             (c - 9, {"T": True}), (c * 40, {"T": 3, "out": bad_out}), (c, {"T": 3, "out": bad_out}),
+             (c * 9, {"T": 70}), (c * 40, {"T": 4, "max_bytes": 10}), (c * 40, {})]
+    outcomes = []
+    for min_elements in (1, 1 << 62):
+        monkeypatch.setattr(_fused, "MIN_ELEMENTS", min_elements)
+        found = []
+        for counts, kw in cases:
+            try:
+                res = E.encode(counts, scheme, **kw)
+                found.append(("ok", res.shape, res.tobytes()))
+            except (TypeError, ValueError) as e:
+                found.append((type(e).__name__, str(e)))
+        outcomes.append(found)
+    assert outcomes[0] == outcomes[1]
+    assert any(o[0] == "ValueError" for o in outcomes[0])
