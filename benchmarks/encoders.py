@@ -78,8 +78,10 @@ def loop_baseline(x: torch.Tensor, scheme: str, T: int) -> torch.Tensor:
     else:
         mag = x.long().abs()
         sign = torch.sign(x.float()) if sch.bipolar else 1.0
-        if sch.naf:
-            plus, minus = (torch.from_numpy(m).to(x.device) for m in E.naf_digits(mag.cpu().numpy()))
+        if sch.naf:  # encoders.naf_digits in torch ops (on the counts' device)
+            h = mag >> 1
+            c = h ^ (mag + h)
+            plus, minus = (mag + h) & c, h & c
         else:
             plus, minus = (x.long() & ((1 << T) - 1) if sch.twos else mag), None
         for t in range(T):
