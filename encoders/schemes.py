@@ -166,7 +166,9 @@ def encode(
         train, lo, hi = _fused.encode_fused(t.numpy(), sch, steps, msb, out=None if dest is None else dest.numpy(),
                                             extremes=True)
         _check_magnitude(lo, hi)
-        _check_counts(sch, scheme, T, lo, hi, t, max_bytes)
+        need = _check_counts(sch, scheme, T, lo, hi, t, max_bytes)
+        if need != steps:  # T taken from out's shape, but the counts need another: as below
+            _check_out(out, was_numpy, (need,) + tuple(t.shape), _train_dtype(sch), t.device)
         return out if out is not None else _wrap(train, was_numpy)
     lo, hi = _extremes(t)
     T = _check_counts(sch, scheme, T, lo, hi, t, max_bytes)
@@ -213,10 +215,16 @@ def _check_counts(sch: Scheme, scheme: str, T: int | None, lo: int, hi: int, t: 
 
 def _steps_known_before_reading(sch: Scheme, T: object, t: torch.Tensor, max_bytes: int | None, out: object,
                                 was_numpy: bool) -> tuple[int, torch.Tensor | None] | None:
-    """``(T, out as a tensor)`` when T is known without reading the counts (given, or a
-    graded code's 1) and it, the train's size and ``out`` pass their checks; else None (the
+    """``(T, out as a tensor)`` when T is known without reading the counts (given, a graded
+    code's 1, or else the leading dimension of ``out``, to be confirmed once the counts'
+    range is known) and it, the train's size and ``out`` pass their checks; else None (the
     caller then checks in the documented order, raising what is wrong)."""
-    steps = 1 if T is None and sch.graded else T
+    steps = T
+    if T is None:
+        if sch.graded:
+            steps = 1
+        elif isinstance(out, (np.ndarray, torch.Tensor)) and out.ndim == t.dim() + 1:
+            steps = int(out.shape[0])
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         return None
     steps = int(steps)

@@ -173,9 +173,14 @@ def test_one_pass_range_check_raises_what_the_separate_check_raises(scheme, monk
     big = c.astype(np.int64)
     big[3, 5] = 2**62 + 1
     bad_out = np.empty((3,) + c.shape, np.int16)
+    right = E.encode(c, scheme)
     cases = [(c * 40, {"T": 2}), (c - 9, {"T": 8}), (big, {"T": 5}), (c - 9, {"T": -1}), (c - 9, {"T": 2.5}),
              (c - 9, {"T": True}), (c * 40, {"T": 3, "out": bad_out}), (c, {"T": 3, "out": bad_out}),
-             (c * 9, {"T": 70}), (c * 40, {"T": 4, "max_bytes": 10}), (c * 40, {})]
+             (c * 9, {"T": 70}), (c * 40, {"T": 4, "max_bytes": 10}), (c * 40, {}),
+             # T left to the data, out given: its leading dimension is taken, then confirmed
+             (c, {"out": np.empty((9,) + c.shape, np.int8)}), (c, {"out": np.empty(right.shape, np.int8)}),
+             (c - 9, {"out": np.empty(right.shape, np.int8)}), (c * 40, {"out": np.empty(right.shape, np.int8)}),
+             (c * 40, {"out": np.empty((70,) + c.shape, np.int8)})]
     outcomes = []
     for min_elements in (1, 1 << 62):
         monkeypatch.setattr(_fused, "MIN_ELEMENTS", min_elements)
