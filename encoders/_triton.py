@@ -53,7 +53,7 @@ if triton is not None:
         a = tl.where(neg, -v, v)  # |c| (in range: at most 2**62, or 2**15 in 32-bit words)
         x = a + (a >> 1)  # NAF: digit k = bit k of x minus bit k + 1 of |c|
         t0 = tl.program_id(1) * t_chunk
-        for i in range(0, t_chunk):
+        for i in range(0, tl.minimum(t_chunk, T - t0)):
             t = t0 + i
             k = msb * (T - 1 - t) + (1 - msb) * t  # bit weighed by this step
             if MODE == RATE_U:
@@ -71,7 +71,7 @@ if triton is not None:
                 d = tl.where(t == 0, v, 0)
             else:  # BITS_U, BITS_TWOS: the arithmetic shift gives two's-complement bits
                 d = (v >> k) & 1
-            tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside & (t < T))
+            tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside)
 
     @triton.jit(do_not_specialize=["T", "msb", "lo", "hi"])
     def _decode_kernel(s_ptr, acc_ptr, bad_ptr, n, T, msb, lo, hi,
