@@ -1,19 +1,34 @@
 """Encoder speed: encode + decode of counts in [0, 15], shape (12, 1024, 2048), every scheme.
 
 This is the Int2Spike reference's own test shape (BICLab/Int2Spike on GitHub, neuron.py).
-Printed, all measured in this run on this machine:
-  * throughput of ``encoders.encode`` + ``encoders.decode`` (counts/s);
-  * ratio to a straightforward per-step loop baseline written here (float32 output, one
-    neuron update per step, as the reference's dense tensors);
-  * ratio to a plain memory copy of the output's size (the physical floor);
+Printed, all measured in this run on this machine, repeats interleaved (one call of each
+variant per round, so load swings hit all of them alike), best and median of the rounds:
+  * ``copy``: a memory copy of the int8 train's size into a reused buffer (torch
+    ``copy_``, the same thread count as the kernels): the physical floor;
+  * ``reuse``: ``encoders.encode(..., out=train)`` + ``encoders.decode(..., out=counts)``
+    into buffers reused across calls, as the copy reuses its own: the like-for-like ratio;
+  * ``fresh``: ``encode`` + ``decode`` allocating their outputs on every call (on CPU the
+    first touch of 100-400 MB of fresh pages costs about a copy of its own);
+  * ``loop``: a straightforward per-step loop with a float32 train, one neuron update per
+    step, as the reference's dense tensors (how many times slower than ``fresh``);
   * bytes of the int8 train and of the bit-packed form against the float32 train.
+Ratios over the copy: best over best, and the median of the rounds' own ratios (each call
+over the copy timed just before it, so both saw the same load on a shared machine).
+Each call runs everything the public functions do: the counts' min/max (default T, range
+check), the spike-value check of decode and the kernels (numba on CPU, Triton on CUDA when
+importable, else the torch step loops).
 
-Usage: python benchmarks/encoders.py [--shape 12 1024 2048] [--repeat 3] [--device cpu]
+Usage: python benchmarks/encoders.py [--shape 12 1024 2048] [--repeat 5] [--device cpu]
+       [--schemes binary ternary ...] [--threads N] [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
+import platform
+import statistics
 import sys
 import time
 
@@ -26,76 +41,153 @@ import torch
 import encoders as E
 
 
-def best_time(fn, repeat: int) -> float:
-    """Best wall time of ``repeat`` calls (s); one untimed warm-up call first."""
+def _timed(fn, cuda: bool) -> float:
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
     fn()
-    best = float("inf")
-    for _ in range(repeat):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def interleaved(fns: dict, rounds: int, cuda: bool) -> dict[str, list[float]]:
+    """Wall times (s) of each function over ``rounds`` rounds, one call of each per round,
+    after one untimed warm-up call each."""
+    for fn in fns.values():
         fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times[k].append(_timed(fn, cuda))
+    return times
 
 
 def loop_baseline(x: torch.Tensor, scheme: str, T: int) -> torch.Tensor:
     """Per-step neuron loop with a float32 train: the straightforward dense implementation."""
+    sch = E.get_scheme(scheme)
     seq = torch.zeros((T,) + tuple(x.shape), dtype=torch.float32, device=x.device)
+    if sch.graded:
+        if T:
+            seq[0] = x.float()
+        return seq.sum(0)
     rem = x.to(torch.float32)
-    if scheme in ("binary", "ternary"):
+    if sch.rate:
         for t in range(T):
-            spike = (rem > 0).float() if scheme == "binary" else torch.sign(rem)
+            spike = (rem > 0).float() if not sch.bipolar else torch.sign(rem)
             seq[t] = spike
             rem = rem - spike
     else:
         mag = x.long().abs()
-        sign = torch.sign(x.float()) if scheme == "bitwise-signed" else 1.0
-        pattern = x.long() & ((1 << T) - 1) if scheme == "bitwise-twos" else mag
+        sign = torch.sign(x.float()) if sch.bipolar else 1.0
+        if sch.naf:  # encoders.naf_digits in torch ops (on the counts' device)
+            h = mag >> 1
+            c = h ^ (mag + h)
+            plus, minus = (mag + h) & c, h & c
+        else:
+            plus, minus = (x.long() & ((1 << T) - 1) if sch.twos else mag), None
         for t in range(T):
-            seq[t] = ((pattern >> (T - 1 - t)) & 1).float() * (sign if scheme == "bitwise-signed" else 1.0)
-    # decode: weighted sum over steps
+            bit = ((plus >> (T - 1 - t)) & 1).float()
+            if minus is not None:
+                bit = bit - ((minus >> (T - 1 - t)) & 1).float()
+            seq[t] = bit * sign
     w = torch.tensor(E.step_weights(scheme, T), dtype=torch.float32, device=x.device)
-    _ = (seq * w.view(-1, *([1] * x.dim()))).sum(0)
-    return seq
+    return (seq * w.view(-1, *([1] * x.dim()))).sum(0)  # decode: weighted sum over steps
+
+
+def _best_med(v: list[float]) -> tuple[float, float]:
+    return min(v), statistics.median(v)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", type=int, nargs="+", default=[12, 1024, 2048])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--schemes", nargs="+", default=list(E.SCHEMES))
+    ap.add_argument("--json", help="also write the measurements to this file")
+    ap.add_argument("--threads", type=int, help="CPU threads for torch and the numba kernels alike")
+    ap.add_argument("--triton-block", type=int, help="slots per Triton program (default encoders._triton.BLOCK)")
+    ap.add_argument("--triton-warps", type=int, help="warps per Triton program (default encoders._triton.NUM_WARPS)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.triton_block or args.triton_warps:
+        from encoders import _triton
+
+        _triton.BLOCK = args.triton_block or _triton.BLOCK
+        _triton.NUM_WARPS = args.triton_warps or _triton.NUM_WARPS
+    cuda = args.device.startswith("cuda")
     gen = torch.Generator().manual_seed(0)
     counts = torch.randint(0, 16, tuple(args.shape), generator=gen, dtype=torch.int16).to(args.device)
     n = counts.numel()
-    print(f"counts {tuple(counts.shape)} in [0, 15], {n / 1e6:.1f} M values, device {args.device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'scheme':15s} {'T':>3s} {'enc+dec s':>10s} {'Mcounts/s':>10s} {'vs loop':>8s} "
-          f"{'vs copy':>8s} {'int8 MB':>8s} {'packed MB':>9s} {'f32 MB':>8s}")
-    for scheme in E.SCHEMES:
+    try:
+        import triton
+        triton_v = triton.__version__
+    except ImportError:
+        triton_v = "absent"
+    from encoders import _fused
+
+    env = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "device": torch.cuda.get_device_name() if cuda else (platform.processor() or platform.machine()),
+        "torch": torch.__version__, "triton": triton_v, "numba": getattr(_fused.numba, "__version__", "absent"),
+        "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+        "load_avg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+    if cuda and triton_v != "absent":
+        from encoders import _triton
+
+        env["triton_block"], env["triton_warps"] = _triton.BLOCK, _triton.NUM_WARPS
+    print(f"counts {tuple(counts.shape)} int16 in [0, 15], {n / 1e6:.1f} M values, device {args.device} "
+          f"({env['device']}), torch {env['torch']}, triton {triton_v}, numba {env['numba']}, "
+          f"{env['threads']} threads, {env['date_utc']} UTC, load average {env['load_avg']}"
+          + (f", Triton block {env['triton_block']} x {env['triton_warps']} warps" if "triton_block" in env else ""))
+    print(f"{args.repeat} interleaved rounds; times in ms as best / median; ratios are time over the copy's")
+    print(f"{'scheme':15s} {'T':>3s} {'copy ms':>13s} {'reuse ms':>13s} {'fresh ms':>13s} "
+          f"{'reuse/copy':>11s} {'fresh/copy':>11s} {'loop/fresh':>10s} {'int8 MB':>8s} {'packed MB':>9s}")
+    rows = []
+    for scheme in args.schemes:
         T = E.default_steps(counts, scheme)
-
-        def ours() -> None:
-            s = E.encode(counts, scheme)
-            E.decode(s, scheme)
-
-        t_ours = best_time(ours, args.repeat)
-        t_loop = best_time(lambda: loop_baseline(counts, scheme, T), args.repeat)
-        src = torch.empty(T * n, dtype=torch.int8, device=args.device)
+        train = E.encode(counts, scheme)
+        back = E.decode(train, scheme)
+        src = torch.empty(train.numel() * train.element_size(), dtype=torch.int8, device=args.device)
         dst = torch.empty_like(src)
-        t_copy = best_time(lambda: dst.copy_(src), 5 * args.repeat)  # short: more repeats
-        spikes = E.encode(counts, scheme)
-        packed_mb = E.pack_spikes(spikes).nbytes / 1e6 if args.device == "cpu" else float("nan")
+        src.fill_(1)
+        dst.fill_(0)  # touched once, as reused buffers are
+
+        def reuse() -> None:
+            E.decode(E.encode(counts, scheme, out=train), scheme, out=back)
+
+        def fresh() -> None:
+            E.decode(E.encode(counts, scheme), scheme)
+
+        t = interleaved({"copy": lambda: dst.copy_(src), "reuse": reuse, "fresh": fresh}, args.repeat, cuda)
+        t_loop = interleaved({"loop": lambda: loop_baseline(counts, scheme, T)}, max(1, args.repeat // 2), cuda)["loop"]
         # correctness of what was timed
-        assert torch.equal(E.decode(spikes, scheme), counts.long())
-        print(f"{scheme:15s} {T:3d} {t_ours:10.3f} {n / t_ours / 1e6:10.1f} {t_loop / t_ours:7.1f}x "
-              f"{t_ours / t_copy:7.1f}x {spikes.numel() / 1e6:8.0f} {packed_mb:9.1f} {spikes.numel() * 4 / 1e6:8.0f}")
-        del spikes, src, dst
-    print("vs loop: how many times faster than the per-step float32 loop (goal >= 3x);")
-    print("vs copy: encode+decode time over a memory copy of the int8 train (goal <= 3x).")
+        assert torch.equal(back.long(), counts.long()) and torch.equal(E.decode(E.encode(counts, scheme), scheme), back)
+        assert torch.equal(loop_baseline(counts, scheme, T).long(), counts.long())
+        bit_packable = E.get_scheme(scheme).spike_values[1] == 1
+        packed_mb = E.pack_spikes(train).nbytes / 1e6 if not cuda and bit_packable else float("nan")
+        (cb, cm), (rb, _), (fb, _) = (_best_med(t[k]) for k in ("copy", "reuse", "fresh"))
+        # per round: each call over the copy timed just before it (the same load)
+        r_reuse = statistics.median(r / c for r, c in zip(t["reuse"], t["copy"]))
+        r_fresh = statistics.median(f / c for f, c in zip(t["fresh"], t["copy"]))
+        row = {"scheme": scheme, "T": T, "copy_s": t["copy"], "reuse_s": t["reuse"], "fresh_s": t["fresh"],
+               "loop_s": t_loop, "reuse_over_copy": [rb / cb, r_reuse], "fresh_over_copy": [fb / cb, r_fresh],
+               "int8_mb": train.numel() / 1e6, "packed_mb": packed_mb}
+        rows.append(row)
+        rm, fm = statistics.median(t["reuse"]), statistics.median(t["fresh"])
+        print(f"{scheme:15s} {T:3d} {cb * 1e3:6.2f}/{cm * 1e3:6.2f} {rb * 1e3:6.2f}/{rm * 1e3:6.2f} "
+              f"{fb * 1e3:6.2f}/{fm * 1e3:6.2f} {rb / cb:5.2f}/{r_reuse:5.2f} {fb / cb:5.2f}/{r_fresh:5.2f} "
+              f"{min(t_loop) / fb:9.1f}x {train.numel() / 1e6:8.0f} {packed_mb:9.1f}")
+        del train, back, src, dst
+    print("reuse/copy, fresh/copy: encode+decode time over a copy of the int8 train (goal <= 3x): best over best /")
+    print("median of the rounds' ratios (each call over the copy timed just before it, under the same load);")
+    print("loop/fresh: how many times faster than the per-step float32 loop (goal >= 3x).")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"env": env, "shape": args.shape, "rounds": args.repeat, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

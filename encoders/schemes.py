@@ -29,6 +29,7 @@ complement the MSB weighs ``-2**(T-1)``.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -37,6 +38,7 @@ import torch
 from ._arrays import ArrayLike, as_tensor, integer_counts, like_input, narrow_int
 from . import _fused
 from ._kernels import NUMPY, decode_steps, encode_steps, ops_for
+from ._modes import mode_for
 
 from .code import (
     BIT_ORDERS,
@@ -99,11 +101,17 @@ def step_weights(scheme: str, T: int, bit_order: BitOrder = "msb") -> np.ndarray
 def _extremes(t: torch.Tensor) -> tuple[int, int]:
     if t.numel() == 0:
         return 0, 0
-    lo, hi = torch.aminmax(t)
-    lo, hi = int(lo), int(hi)
+    if t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available():
+        lo, hi = _fused.extremes(t.numpy())  # one parallel pass
+    else:  # one read-back of both values
+        lo, hi = torch.stack(torch.aminmax(t)).tolist()
+    _check_magnitude(lo, hi)
+    return lo, hi
+
+
+def _check_magnitude(lo: int, hi: int) -> None:
     if lo < -MAX_ABS_STEPS_VALUE or hi > MAX_ABS_STEPS_VALUE:
         raise ValueError("counts magnitude exceeds 2**62, the supported range")
-    return lo, hi
 
 
 def encode(
@@ -113,6 +121,7 @@ def encode(
     bit_order: BitOrder = "msb",
     *,
     max_bytes: int | None = None,
+    out: ArrayLike | None = None,
 ) -> ArrayLike:
     """Encode integer spike counts into a dense spike train.
 
@@ -126,21 +135,62 @@ def encode(
         max_bytes: refuse a train larger than this many bytes (``T * counts.size``; default
             :data:`MAX_TRAIN_BYTES`, 4 GiB, or the ``NEUROSIM_MAX_TRAIN_BYTES`` environment
             variable).
+        out: write the train into this array (the same kind, device, shape and dtype as the
+            result, C-contiguous) and return it: repeated calls reuse one buffer instead of
+            allocating (and first touching) a fresh one each time. Its contents are
+            unspecified if encode raises.
 
     Returns:
         int8 spike train of shape ``[T, *counts.shape]`` (``[T]`` for a 0-d count), the same
-        array kind and device.
+        array kind and device (``out`` itself when given).
 
     Raises:
         ValueError: unknown scheme, non-integer or non-finite counts, negative counts for an
             unsigned scheme, or a ``T`` too small for the data (the message names the
-            offending value and the ``T`` it needs), or a train above ``max_bytes``.
-        TypeError: not an array, or a bool/complex/object dtype.
+            offending value and the ``T`` it needs), or a train above ``max_bytes``; an ``out``
+            of the wrong shape, device or layout.
+        TypeError: not an array, or a bool/complex/object dtype; an ``out`` of the wrong
+            kind or dtype.
     """
     sch = get_scheme(scheme)
     check_bit_order(bit_order)
     t, was_numpy = integer_counts(counts)
+    msb = bit_order == "msb"
+    mode = mode_for(sch)
+    cpu_kernel = mode is not None and t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available()
+    known = _steps_known_before_reading(sch, T, t, max_bytes, out, was_numpy) if cpu_kernel else None
+    if known is not None:
+        # T does not depend on the counts (given, or graded): one pass writes the train and
+        # finds the counts' range, checked afterwards with the same errors as below.
+        steps, dest = known
+        train, lo, hi = _fused.encode_fused(t.numpy(), sch, steps, msb, out=None if dest is None else dest.numpy(),
+                                            extremes=True)
+        _check_magnitude(lo, hi)
+        need = _check_counts(sch, scheme, T, lo, hi, t, max_bytes)
+        if need != steps:  # T taken from out's shape, but the counts need another: as below
+            _check_out(out, was_numpy, (need,) + tuple(t.shape), _train_dtype(sch), t.device)
+        return out if out is not None else _wrap(train, was_numpy)
     lo, hi = _extremes(t)
+    T = _check_counts(sch, scheme, T, lo, hi, t, max_bytes)
+    dest = None if out is None else _check_out(out, was_numpy, (T,) + tuple(t.shape), _train_dtype(sch), t.device)
+    if cpu_kernel:
+        # One pass over the counts as they are (no narrowing copy): the same train.
+        train = _fused.encode_fused(t.numpy(), sch, T, msb, out=None if dest is None else dest.numpy())
+        return out if out is not None else _wrap(train, was_numpy)
+    if mode is not None and _triton_device(t) and _gpu_kernels() is not None:
+        train = _gpu_kernels().encode_triton(t, mode, T, msb, out=dest)
+        return out if out is not None else train
+    train = _encode_reference(t, sch, T, msb, lo, hi)
+    if dest is None:
+        return _wrap(train, was_numpy)
+    dest.copy_(torch.from_numpy(train) if isinstance(train, np.ndarray) else train)
+    return out
+
+
+def _check_counts(sch: Scheme, scheme: str, T: int | None, lo: int, hi: int, t: torch.Tensor,
+                  max_bytes: int | None) -> int:
+    """The step count for counts ranging over [lo, hi] (default or ``T``), or ValueError: a
+    negative count for an unsigned scheme, a bad or too small ``T``, a train too large."""
     sch.check_counts_sign(lo)
     if T is None:
         T = sch.steps_needed(lo, hi)
@@ -160,21 +210,94 @@ def encode(
             f"it needs T >= {need}"
         )
     _check_train_size(sch, T, t, max_bytes)
-    if _fused.covers(sch) and t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available():
-        # One pass over the counts as they are (no narrowing copy): the same train.
-        return _wrap(_fused.encode_fused(t.numpy(), sch, T, bit_order == "msb"), was_numpy)
+    return T
+
+
+def _steps_known_before_reading(sch: Scheme, T: object, t: torch.Tensor, max_bytes: int | None, out: object,
+                                was_numpy: bool) -> tuple[int, torch.Tensor | None] | None:
+    """``(T, out as a tensor)`` when T is known without reading the counts (given, a graded
+    code's 1, or else the leading dimension of ``out``, to be confirmed once the counts'
+    range is known) and it, the train's size and ``out`` pass their checks; else None (the
+    caller then checks in the documented order, raising what is wrong)."""
+    steps = T
+    if T is None:
+        if sch.graded:
+            steps = 1
+        elif isinstance(out, (np.ndarray, torch.Tensor)) and out.ndim == t.dim() + 1:
+            steps = int(out.shape[0])
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        return None
+    steps = int(steps)
+    if sch.max_steps is not None and steps > sch.max_steps:
+        return None
+    try:
+        _check_train_size(sch, steps, t, max_bytes)
+        dest = None if out is None else _check_out(out, was_numpy, (steps,) + tuple(t.shape), _train_dtype(sch),
+                                                   t.device)
+    except (TypeError, ValueError):
+        return None
+    return steps, dest
+
+
+def _encode_reference(t: torch.Tensor, sch: Scheme, T: int, msb: bool, lo: int, hi: int) -> np.ndarray | torch.Tensor:
+    """The step loops of :mod:`encoders._kernels` (numpy on CPU, torch ops on CUDA)."""
     c = narrow_int(t.reshape(1) if t.dim() == 0 else t, min(lo, 0), max(hi, 0))
     if sch.bitwise and T >= torch.iinfo(c.dtype).bits:
         c = c.to(torch.int64)  # every shift stays below the word width
     if sch.graded:  # the payload at step 0 (T = 1 suffices; later steps silent); int8 up to 8 bits
-        dt = narrow_int(c[:0], -sch.payload_max, sch.payload_max).dtype
-        out = torch.zeros((T,) + tuple(c.shape), dtype=dt, device=c.device)
+        train = torch.zeros((T,) + tuple(c.shape), dtype=_train_dtype(sch), device=c.device)
         if T:
-            out[0] = c
-        return _wrap(out.reshape((T,) + tuple(t.shape)).cpu().numpy() if was_numpy else out.reshape((T,) + tuple(t.shape)), was_numpy)
+            train[0] = c
+        return train.reshape((T,) + tuple(t.shape))
     ops, arr = ops_for(c)
-    out = encode_steps(ops, arr, sch, T, bit_order == "msb")
-    return _wrap(out.reshape((T,) + tuple(t.shape)), was_numpy)
+    return encode_steps(ops, arr, sch, T, msb).reshape((T,) + tuple(t.shape))
+
+
+def _train_dtype(sch: Scheme) -> torch.dtype:
+    """dtype of ``sch``'s trains: int8, or the narrowest holding a graded payload."""
+    if sch.graded:
+        return narrow_int(torch.empty(0, dtype=torch.int8), -sch.payload_max, sch.payload_max).dtype
+    return torch.int8
+
+
+def _gpu_kernels():
+    """:mod:`encoders._triton` if Triton can run its kernels, else None (imported on first use)."""
+    global _GPU
+    if _GPU is None:
+        from . import _triton
+
+        _GPU = _triton if _triton.available() else False
+    return _GPU or None
+
+
+_GPU = None
+
+
+def _triton_device(t: torch.Tensor) -> bool:
+    """Whether ``t`` lives where the Triton kernels run (CUDA; tests widen this to CPU
+    tensors under Triton's interpreter)."""
+    return t.is_cuda
+
+
+def _check_out(out: object, was_numpy: bool, shape: tuple[int, ...], dtype: torch.dtype,
+               device: torch.device) -> torch.Tensor:
+    """``out`` as a tensor sharing its memory, if it can take a result of ``shape`` and
+    ``dtype`` on ``device`` in the caller's array kind; else TypeError or ValueError."""
+    kind = "a numpy array" if was_numpy else "a torch tensor"
+    if not isinstance(out, np.ndarray if was_numpy else torch.Tensor):
+        raise TypeError(f"out must be {kind}, like the input, got {type(out).__name__}")
+    if was_numpy and not out.flags.writeable:
+        raise ValueError("out is read-only")
+    dest = torch.from_numpy(out) if was_numpy else out
+    if tuple(dest.shape) != tuple(shape):
+        raise ValueError(f"out has shape {tuple(dest.shape)}; the result has shape {tuple(shape)}")
+    if dest.dtype != dtype:
+        raise TypeError(f"out has dtype {dest.dtype}; the result has dtype {dtype}")
+    if dest.device != device:
+        raise ValueError(f"out is on {dest.device}; the result is on {device}")
+    if not dest.is_contiguous():
+        raise ValueError("out must be C-contiguous")
+    return dest
 
 
 def _check_train_size(sch: Scheme, T: int, t: torch.Tensor, max_bytes: int | None) -> None:
@@ -209,13 +332,16 @@ def _wrap(a, was_numpy: bool) -> ArrayLike:
 
 
 def decode(
-    spikes: ArrayLike, scheme: str, bit_order: BitOrder = "msb", dtype: object | None = None
+    spikes: ArrayLike, scheme: str, bit_order: BitOrder = "msb", dtype: object | None = None, *,
+    out: ArrayLike | None = None,
 ) -> ArrayLike:
     """Exact inverse of :func:`encode`: spike train ``[T, *shape]`` -> integer counts ``shape``.
 
     The result has the narrowest signed integer dtype that holds every count ``T`` steps of
     ``scheme`` can carry (int8 for bitwise T <= 6, say), unless ``dtype`` (numpy or torch
-    dtype, e.g. ``np.int64``) is given. Raises ValueError if a spike value is not allowed by
+    dtype, e.g. ``np.int64``) is given. ``out`` (the same kind, device, shape and dtype as
+    the result, C-contiguous) receives the counts and is returned; its contents are
+    unspecified if decode raises. Raises ValueError if a spike value is not allowed by
     ``scheme`` (e.g. -1 in ``binary``).
     """
     sch = get_scheme(scheme)
@@ -226,44 +352,82 @@ def decode(
     if s.is_floating_point() or s.dtype == torch.bool or s.is_complex():
         s, _ = integer_counts(s, "spikes")
     allowed_lo, allowed_hi = sch.spike_values
-    if (s.dtype == torch.int8 and s.device.type == "cpu" and s.numel() >= _fused.MIN_ELEMENTS
-            and s.shape[0] <= 62 and _fused.available()):
+    T = int(s.shape[0])
+    mode = mode_for(sch)
+    cpu = s.device.type == "cpu" and s.numel() >= _fused.MIN_ELEMENTS and _fused.available()
+    gpu = _triton_device(s) and mode is not None and _gpu_kernels() is not None
+    if s.dtype == torch.int8 and T <= 62 and (cpu or gpu):
         # One pass: check the values and sum w_t * s_t; a bad value falls through to the
         # reference check below, which names it.
-        w = step_weights(scheme, s.shape[0], bit_order)
-        reach = int(np.abs(w).sum())
-        acc_np = torch.empty(0, dtype=narrow_int(s[:0], -reach, reach).dtype).numpy().dtype
-        fused = _fused.decode_fused(s.numpy(), w, allowed_lo, acc_np)
-        if fused is not None:
-            acc = _wrap(fused, was_numpy)
-            if dtype is not None:
-                acc = acc.astype(dtype) if isinstance(acc, np.ndarray) else acc.to(_torch_dtype(dtype))
-            return acc
+        w, reach, acc_np, acc_t = _decode_plan(sch, T, bit_order)
+        direct = None  # the kernel writes straight into out when no cast follows
+        if out is not None and (dtype is None or _torch_dtype(dtype) == acc_t):
+            direct = _check_out(out, was_numpy, tuple(s.shape[1:]), acc_t, s.device)
+        if cpu:
+            acc = _fused.decode_fused(s.numpy(), w, allowed_lo, acc_np, allowed_hi,
+                                      out=None if direct is None else direct.numpy())
+            acc = None if acc is None else torch.from_numpy(acc)
+        else:
+            acc = _gpu_kernels().decode_triton(s, mode, bit_order == "msb", allowed_lo, allowed_hi, reach, acc_t,
+                                               out=direct)
+        if acc is not None:
+            return out if direct is not None else _deliver(acc, was_numpy, dtype, out)
+    return _deliver(_decode_reference(s, sch, bit_order, allowed_lo, allowed_hi), was_numpy, dtype, out)
+
+
+def _deliver(acc: torch.Tensor, was_numpy: bool, dtype: object | None, out: ArrayLike | None) -> ArrayLike:
+    """Counts in the caller's array kind and ``dtype`` (numpy casts numpy arrays, as before),
+    copied into ``out`` if given."""
+    if was_numpy:
+        res = acc.cpu().numpy()
+        res = res if dtype is None else res.astype(dtype)
+    else:
+        res = acc if dtype is None else acc.to(_torch_dtype(dtype))
+    if out is None:
+        return res
+    t = torch.from_numpy(res) if was_numpy else res
+    _check_out(out, was_numpy, tuple(t.shape), t.dtype, t.device).copy_(t)
+    return out
+
+
+def _decode_reference(s: torch.Tensor, sch: Scheme, bit_order: str, allowed_lo: int, allowed_hi: int) -> torch.Tensor:
+    """Value check, then the step loops of :mod:`encoders._kernels` (graded: a sum)."""
     if s.numel():
         lo, hi = (int(v) for v in torch.aminmax(s))
         if lo < allowed_lo or hi > allowed_hi:
             raise ValueError(
-                f"spike values for scheme {scheme!r} must lie in [{allowed_lo}, {allowed_hi}]; "
+                f"spike values for scheme {sch.name!r} must lie in [{allowed_lo}, {allowed_hi}]; "
                 f"found {lo if lo < allowed_lo else hi}"
             )
     if sch.graded:  # payloads: the count is the sum of the steps' payloads
         acc = s.to(torch.int64).sum(dim=0)
-        acc = acc.to(narrow_int(acc.reshape(-1)[:0], -sch.payload_max, sch.payload_max).dtype)
-        acc = _wrap(acc.cpu().numpy() if was_numpy else acc, was_numpy)
-        if dtype is not None:
-            acc = acc.astype(dtype) if isinstance(acc, np.ndarray) else acc.to(_torch_dtype(dtype))
-        return acc
+        return acc.to(narrow_int(acc.reshape(-1)[:0], -sch.payload_max, sch.payload_max).dtype)
     if s.dtype != torch.int8:
         s = s.to(torch.int8)
     reach = sum(abs(int(v)) for v in sch.step_weights(s.shape[0], bit_order))
     acc_dtype = narrow_int(s[:0], -reach, reach).dtype
     ops, arr = ops_for(s)
     if ops is NUMPY:
-        acc_dtype = torch.empty(0, dtype=acc_dtype).numpy().dtype
-    acc = _wrap(decode_steps(ops, arr, sch, bit_order == "msb", acc_dtype), was_numpy)
-    if dtype is not None:
-        acc = acc.astype(dtype) if isinstance(acc, np.ndarray) else acc.to(_torch_dtype(dtype))
-    return acc
+        return torch.from_numpy(decode_steps(ops, arr, sch, bit_order == "msb",
+                                             torch.empty(0, dtype=acc_dtype).numpy().dtype))
+    return decode_steps(ops, arr, sch, bit_order == "msb", acc_dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _decode_plan(sch: Scheme, T: int, bit_order: str) -> tuple[np.ndarray, int, np.dtype, torch.dtype]:
+    """Step weights, reach (bound of every partial sum) and accumulator dtype (numpy, torch)
+    of a fused decode: the dtype the reference path returns (graded: the payload's, summed
+    modulo its width as the reference's cast does; trains: the narrowest holding the reach).
+    Cached: the weights array is shared, read-only."""
+    if sch.graded:
+        w = np.ones(T, dtype=np.int64)
+        reach, acc_reach = T * sch.payload_max, sch.payload_max
+    else:
+        w = sch.step_weights(T, bit_order)
+        reach = acc_reach = int(np.abs(w).sum())
+    w.flags.writeable = False
+    acc_t = narrow_int(torch.empty(0, dtype=torch.int8), -acc_reach, acc_reach).dtype
+    return w, reach, torch.empty(0, dtype=acc_t).numpy().dtype, acc_t
 
 
 def _torch_dtype(dtype: object) -> torch.dtype:

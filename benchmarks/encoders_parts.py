@@ -1,0 +1,120 @@
+"""Where encode + decode time goes: each part of the public calls timed alone, same run.
+
+Shape and counts as benchmarks/encoders.py (int16 in [0, 15], (12, 1024, 2048)); buffers
+reused. Wall times (host work, launches and waits included, synchronized before and after
+each call, best / median of interleaved rounds) of:
+  * ``copy``: torch ``copy_`` of the int8 train's size (the floor of benchmarks/encoders.py);
+  * ``sync``: an empty synchronize (the wait the timing itself adds to every call);
+  * ``extremes``: the counts' min/max read back to the host (default T, range check);
+  * ``encode kernel`` / ``decode kernel``: the kernel calls alone (numba on CPU; Triton on
+    CUDA, where decode includes the read-back of its bad-value flag);
+  * ``encode`` / ``decode``: the public calls with ``out=`` (everything they check);
+  * ``launch``: a kernel call on 16 counts (fixed cost of one kernel call).
+On CUDA also the device time of the kernels alone (CUDA events around 20 back-to-back
+launches, no host waits in between).
+
+Usage: python benchmarks/encoders_parts.py [--device cuda] [--rounds 20] [--schemes ...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import numpy as np
+import torch
+
+import encoders as E
+from encoders import _fused, _modes, schemes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", type=int, nargs="+", default=[12, 1024, 2048])
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--schemes", nargs="+", default=["bitwise", "bitwise-signed", "bitwise-twos", "graded", "binary"])
+    ap.add_argument("--threads", type=int, help="CPU threads for torch and the numba kernels alike")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cuda = args.device.startswith("cuda")
+    gen = torch.Generator().manual_seed(0)
+    counts = torch.randint(0, 16, tuple(args.shape), generator=gen, dtype=torch.int16).to(args.device)
+    tiny = counts.reshape(-1)[:16].clone()
+    kern = schemes._gpu_kernels() if cuda else None
+    print(f"counts {tuple(counts.shape)} int16, device {args.device} "
+          f"({torch.cuda.get_device_name() if cuda else 'cpu'}), torch {torch.__version__}, "
+          f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC; wall us best / median of {args.rounds} rounds")
+
+    def wall(fn) -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    for scheme in args.schemes:
+        sch = E.get_scheme(scheme)
+        T = E.default_steps(counts, scheme)
+        mode = _modes.mode_for(sch)
+        train = E.encode(counts, scheme)
+        back = E.decode(train, scheme)
+        w, reach, acc_np, acc_t = schemes._decode_plan(sch, T, "msb")
+        lo, hi = sch.spike_values
+        src = torch.ones(train.numel(), dtype=torch.int8, device=args.device)
+        dst = torch.zeros_like(src)
+        tiny_train = torch.empty((T, 16), dtype=torch.int8, device=args.device)
+        if cuda:
+            enc_k = lambda: kern.encode_triton(counts, mode, T, True, out=train)  # noqa: E731
+            dec_k = lambda: kern.decode_triton(train, mode, True, lo, hi, reach, acc_t, out=back)  # noqa: E731
+            launch = lambda: kern.encode_triton(tiny, mode, T, True, out=tiny_train)  # noqa: E731
+        else:
+            enc_k = lambda: _fused.encode_fused(counts.numpy(), sch, T, True, out=train.numpy())  # noqa: E731
+            dec_k = lambda: _fused.decode_fused(train.numpy(), w, lo, acc_np, hi, out=back.numpy())  # noqa: E731
+            launch = lambda: _fused.encode_fused(tiny.numpy(), sch, T, True, out=tiny_train.numpy())  # noqa: E731
+        parts = {
+            "copy": lambda: dst.copy_(src),
+            "sync": lambda: None,
+            "extremes": lambda: schemes._extremes(counts),
+            "encode kernel": enc_k,
+            "decode kernel": dec_k,
+            "encode": lambda: E.encode(counts, scheme, out=train),
+            "decode": lambda: E.decode(train, scheme, out=back),
+            "launch": launch,
+        }
+        for fn in parts.values():
+            fn()
+        times: dict[str, list[float]] = {k: [] for k in parts}
+        for _ in range(args.rounds):
+            for k, fn in parts.items():
+                times[k].append(wall(fn))
+        cells = [f"{k} {min(v) * 1e6:.0f}/{statistics.median(v) * 1e6:.0f}" for k, v in times.items()]
+        print(f"{scheme} T={T}: " + ", ".join(cells))
+        if cuda:  # device time of the kernels alone
+            for name, fn in (("encode kernel", enc_k), ("decode kernel (no flag read)", None), ("copy", parts["copy"])):
+                if fn is None:
+                    bad = torch.zeros(1, dtype=torch.int32, device="cuda")
+                    grid = (kern.triton.cdiv(counts.numel(), kern.BLOCK),)
+                    fn = lambda: kern._decode_kernel[grid](train, back, bad, counts.numel(), T, 1, lo, hi,  # noqa: E731
+                                                           MODE=mode, WIDE=reach >= 2**31, BLOCK=kern.BLOCK,
+                                                           num_warps=kern.NUM_WARPS)
+                fn()
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                for _ in range(20):
+                    fn()
+                end.record()
+                end.synchronize()
+                print(f"    device time, {name}: {start.elapsed_time(end) / 20 * 1e3:.1f} us per call")
+        assert np.array_equal(back.cpu().numpy(), counts.cpu().numpy())
+
+
+if __name__ == "__main__":
+    main()

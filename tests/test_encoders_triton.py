@@ -1,0 +1,260 @@
+"""Triton encode/decode kernels (encoders._triton) equal the reference step loops bit for bit.
+
+On a CUDA machine the kernels run compiled on the GPU; elsewhere under Triton's interpreter
+(``TRITON_INTERPRET=1``) on CPU tensors, the same kernel source. Skipped without triton.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+CUDA = torch.cuda.is_available()
+if not CUDA:
+    os.environ["TRITON_INTERPRET"] = "1"  # read when the kernels are decorated (module import)
+triton = pytest.importorskip("triton")
+
+import encoders as E  # noqa: E402
+from encoders import _modes, _triton  # noqa: E402
+from encoders._kernels import NUMPY, decode_steps, encode_steps  # noqa: E402
+
+DEVICE = "cuda" if CUDA else "cpu"
+DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8]
+
+
+def _interpreter_shim() -> None:
+    """Triton < 3.9's interpreter takes ``int()`` of a 1-element array for a runtime loop
+    bound, which numpy 2 refuses; 3.9 squeezes it first. Do the same for older versions."""
+    from triton.runtime import interpreter
+
+    if hasattr(interpreter, "_neurosim_shim"):
+        return
+    patch = interpreter._patch_lang_tensor
+
+    def patched(tensor, scope):
+        patch(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+
+    interpreter._patch_lang_tensor = patched
+    interpreter._neurosim_shim = True
+
+
+if not CUDA:
+    _interpreter_shim()
+    if not isinstance(_triton._encode_kernel, triton.runtime.interpreter.InterpretedFunction):
+        _triton = importlib.reload(_triton)  # imported earlier without the interpreter
+
+
+def reference_train(c: np.ndarray, scheme: str, T: int, msb: bool) -> np.ndarray:
+    """The step loops (graded: the payload at step 0)."""
+    sch = E.get_scheme(scheme)
+    if c.ndim == 0:  # the step loops take arrays (encode reshapes a 0-d count to one slot)
+        return reference_train(c.reshape(1), scheme, T, msb).reshape(T)
+    if sch.graded:
+        out = np.zeros((T,) + c.shape, np.int8)
+        if T:
+            out[0] = c
+        return out
+    return encode_steps(NUMPY, c.astype(np.int64), sch, T, msb)
+
+
+def counts_for(rng, scheme: str, T: int, shape, dtype, sign_split: bool) -> np.ndarray:
+    """Counts in the range ``T`` steps carry (clipped to the dtype and to the +-2**62 that
+    encode accepts), both ends included."""
+    lo, hi = E.count_range(scheme, T)
+    info = np.iinfo(dtype)
+    lo, hi = max(lo, int(info.min), -(2**62)), min(hi, int(info.max), 2**62)
+    if sign_split:  # an unsigned scheme's two lines: |s| of each sign (neurosim.sim.events)
+        lo = 0
+    c = rng.integers(lo, hi, size=shape, endpoint=True, dtype=np.int64)
+    if c.size >= 2:  # clipped counts sit on the window's edges: always test both
+        c.flat[0], c.flat[-1] = lo, hi
+    return c.astype(dtype)
+
+
+@settings(max_examples=40 if CUDA else 120, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.lists(st.integers(0, 9), min_size=0, max_size=3),
+    scheme=st.sampled_from(list(E.SCHEMES)),
+    T=st.integers(0, 64),
+    msb=st.booleans(),
+    dtype=st.sampled_from(DTYPES),
+    sign_split=st.booleans(),
+)
+def test_kernels_equal_the_reference(seed, shape, scheme, T, msb, dtype, sign_split):
+    sch = E.get_scheme(scheme)
+    T = min(T, 20) if sch.rate else min(T, 3) if sch.graded else T
+    if sch.max_steps is not None and T > sch.max_steps - (0 if sch.twos or sch.naf else 1):
+        T = sch.max_steps - 1
+    if sch.twos and T == 0:
+        T = 1
+    rng = np.random.default_rng(seed)
+    c = counts_for(rng, scheme, T, shape, dtype, sign_split and not sch.signed)
+    mode = _modes.mode_for(sch)
+    got = _triton.encode_triton(torch.from_numpy(c).to(DEVICE), mode, T, msb).cpu().numpy()
+    ref = reference_train(c, scheme, T, msb)
+    assert got.dtype == np.int8 and got.shape == ref.shape
+    np.testing.assert_array_equal(got, ref)
+    if T <= 62:
+        w = np.ones(T, np.int64) if sch.graded else sch.step_weights(T, "msb" if msb else "lsb")
+        reach = T * sch.payload_max if sch.graded else int(np.abs(w).sum())
+        lo, hi = sch.spike_values
+        back = _triton.decode_triton(torch.from_numpy(got).to(DEVICE), mode, msb, lo, hi, reach, torch.int64)
+        assert back is not None
+        np.testing.assert_array_equal(back.cpu().numpy(), c.astype(np.int64))
+        if not sch.graded:
+            np.testing.assert_array_equal(back.cpu().numpy(), decode_steps(NUMPY, ref, sch, msb, np.int64))
+
+
+@pytest.mark.parametrize("scheme", list(E.SCHEMES))
+def test_decode_flags_each_out_of_range_value(scheme):
+    sch = E.get_scheme(scheme)
+    lo, hi = sch.spike_values
+    mode = _modes.mode_for(sch)
+    for bad in sorted({lo - 1, hi + 1} & set(range(-128, 128))):
+        s = torch.zeros((3, 5000), dtype=torch.int8)
+        s[2, 4321] = bad
+        got = _triton.decode_triton(s.to(DEVICE), mode, True, lo, hi, 7 if not sch.graded else 3 * 127, torch.int16)
+        assert got is None, bad
+
+
+def test_sums_wrap_to_the_result_dtype_like_the_reference():
+    """Graded trains of several steps: payload sums wrap to int8 as the reference's cast does."""
+    s = torch.full((3, 40), 100, dtype=torch.int8)
+    got = _triton.decode_triton(s.to(DEVICE), _modes.GRADED, True, -127, 127, 3 * 127, torch.int8)
+    assert torch.equal(got.cpu(), torch.full((40,), 300, dtype=torch.int64).to(torch.int8))
+
+
+def test_out_buffers_are_written_in_place():
+    c = torch.arange(-7, 8, dtype=torch.int16).repeat(50).to(DEVICE)
+    train = torch.full((3, c.numel()), 9, dtype=torch.int8, device=DEVICE)
+    assert _triton.encode_triton(c, _modes.BITS_SM, 3, True, out=train) is train
+    back = torch.empty(c.numel(), dtype=torch.int8, device=DEVICE)
+    assert _triton.decode_triton(train, _modes.BITS_SM, True, -1, 1, 7, torch.int8, out=back) is back
+    assert torch.equal(back.cpu(), c.cpu().to(torch.int8))
+
+
+def test_without_triton_the_public_api_takes_the_torch_path(monkeypatch):
+    from encoders import schemes
+
+    monkeypatch.setattr(schemes, "_GPU", False)
+    assert schemes._gpu_kernels() is None
+    c = torch.arange(-7, 8).to(DEVICE)
+    assert torch.equal(E.decode(E.encode(c, "bitwise-signed"), "bitwise-signed").long(), c)
+
+
+@pytest.mark.parametrize("scheme", list(E.SCHEMES))
+@pytest.mark.parametrize("order", ["msb", "lsb"])
+def test_public_api_on_the_kernel_path_agrees_with_the_torch_path(scheme, order, monkeypatch):
+    """encode/decode dispatch to the kernels (on CUDA; here on CPU tensors through the
+    interpreter); trains, counts, dtypes, ``out=`` buffers and errors equal the torch path's."""
+    from encoders import _fused, schemes
+
+    if not CUDA:  # send CPU tensors down the CUDA dispatch, past the numba kernels
+        monkeypatch.setattr(schemes, "_triton_device", lambda t: True)
+        monkeypatch.setattr(_fused, "MIN_ELEMENTS", 1 << 62)
+    sch = E.get_scheme(scheme)
+    g = torch.Generator().manual_seed(3)
+    lo = -7 if sch.signed else 0
+    c = torch.randint(lo, 8, (33, 1001), generator=g, dtype=torch.int16).to(DEVICE)
+    calls = []
+    real = schemes._gpu_kernels()
+    for name in ("encode_triton", "decode_triton"):
+        monkeypatch.setattr(real, name, lambda *a, _f=getattr(real, name), _n=name, **k: calls.append(_n) or _f(*a, **k))
+    fast = E.encode(c, scheme, bit_order=order)
+    back = E.decode(fast, scheme, order)
+    assert calls == ["encode_triton", "decode_triton"], "the Triton kernels did not run"
+    train_out = torch.empty_like(fast)
+    back_out = torch.empty_like(back)
+    wide_out = torch.empty(back.shape, dtype=torch.int64, device=DEVICE)
+    assert E.encode(c, scheme, bit_order=order, out=train_out) is train_out
+    assert E.decode(train_out, scheme, order, out=back_out) is back_out
+    assert E.decode(train_out, scheme, order, dtype=torch.int64, out=wide_out) is wide_out
+    bad = fast.clone()
+    bad[0, 0, 0] = 2 if sch.spike_values[1] == 1 else -128
+    errors = []
+    for call in (lambda: E.decode(bad, scheme, order), lambda: E.encode(c * 40, scheme, T=2)):
+        with pytest.raises(ValueError) as info:
+            call()
+        errors.append(str(info.value))
+    monkeypatch.setattr(schemes, "_GPU", False)  # the torch reference path
+    ref = E.encode(c, scheme, bit_order=order)
+    ref_back = E.decode(ref, scheme, order)
+    assert fast.dtype == ref.dtype and back.dtype == ref_back.dtype
+    assert torch.equal(fast, ref) and torch.equal(train_out, ref)
+    assert torch.equal(back, ref_back) and torch.equal(back_out, ref_back)
+    assert torch.equal(wide_out, c.long()) and torch.equal(back.long(), c.long())
+    for call, message in zip((lambda: E.decode(bad, scheme, order), lambda: E.encode(c * 40, scheme, T=2)), errors):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message
+
+
+COMPILED = [(k, m, False) for k in ("encode", "decode") for m in range(7)] + \
+    [(k, m, True) for k in ("encode", "decode") for m in (_modes.BITS_TWOS, _modes.NAF)]
+
+_COMPILE_SCRIPT = r"""
+import json, re, sys
+import triton
+from triton.backends import backends
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from encoders import _triton as K
+if "nvidia" not in backends:
+    print(json.dumps(None)); sys.exit()
+SIGS = {
+    "encode": (K._encode_kernel, {"c_ptr": "*i16", "out_ptr": "*i8", "n": "i32", "T": "i32", "msb": "i32",
+                                  "t_chunk": "i32"}, (0, 1, 2)),
+    "decode": (K._decode_kernel, {"s_ptr": "*i8", "acc_ptr": "*i8", "bad_ptr": "*i32", "n": "i32", "T": "i32",
+                                  "msb": "i32", "lo": "i32", "hi": "i32"}, (0, 1, 3)),
+}
+found = {}
+for kernel, mode, wide in json.loads(sys.argv[1]):
+    fn, sig, aligned = SIGS[kernel]
+    src = ASTSource(fn=fn, signature=sig, constexprs={"MODE": mode, "WIDE": wide, "BLOCK": K.BLOCK},
+                    attrs={(i,): [["tt.divisibility", 16]] for i in aligned})
+    ptx = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": K.NUM_WARPS}).asm["ptx"]
+    found[f"{kernel}-{mode}-{wide}"] = [sorted(set(re.findall(r"ld\.global[.\w]*", ptx))),
+                                        sorted(set(re.findall(r"st\.global[.\w]*", ptx)))]
+print(json.dumps(found))
+"""
+
+
+@pytest.fixture(scope="module")
+def hopper_ptx(tmp_path_factory):
+    """PTX memory instructions of every kernel variant compiled for sm_90, in a fresh process
+    (compiling needs no GPU: Triton ships ptxas; the interpreter must be off there) with an
+    empty cache, so the source really compiles."""
+    import json
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_CACHE_DIR"] = str(tmp_path_factory.mktemp("triton_cache"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    run = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT, json.dumps(COMPILED)], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    if found is None:
+        pytest.skip("triton without its NVIDIA backend")
+    return found
+
+
+@pytest.mark.skipif(CUDA, reason="on a GPU the kernels compile and run in the tests above")
+@pytest.mark.parametrize("kernel,mode,wide", COMPILED)
+def test_kernels_compile_for_hopper_with_16_byte_memory_access(kernel, mode, wide, hopper_ptx):
+    """The interpreted source also compiles for sm_90 (the interpreter is lenient, e.g. about
+    non-constexpr globals); with planes of a multiple of 16 slots, every global load and
+    store of counts and train is a 16-byte vector (the one other store is the flag word)."""
+    loads, stores = hopper_ptx[f"{kernel}-{mode}-{wide}"]
+    assert loads and set(loads) <= {"ld.global.v4.b32"}, loads
+    assert stores and set(stores) - {"st.global.b32"} <= {"st.global.v4.b32"}, stores
+    assert "st.global.v4.b32" in stores
