@@ -22,19 +22,19 @@ if [[ $STAGES == *models* ]]; then  # model folders (the 7B in the background) w
   wait
 fi
 if [[ $STAGES == *bench* ]]; then
-  timeout 90 python3 benchmarks/capture.py --device cuda --dtype bfloat16 --model "$W/qwen7b" --tokens 1024 --repeats 2 \
+  timeout 90 python3 benchmarks/capture.py --device cuda --dtype bfloat16 --model "$W/qwen7b" --tokens 1024 --repeats ${REPEATS:-2} \
       --skip-memory --skip-ppl --chunk-tokens 1024 --json "$O/capture_7b.json" > "$O/capture_7b.log" 2>&1
   echo "capture.py rc $?" >> "$O/capture_7b.log"
 fi
 run() {  # name model tokens: the CLI end to end, its time and the start of its report
   local t0=$(date +%s%N)
-  timeout 120 python3 -m neurosim.cli run --model "$W/$2" --device cuda --text-file $TEXT --max-tokens "$3" \
+  timeout ${CLI_TIMEOUT:-120} python3 -m neurosim.cli run --model "$W/$2" --device cuda --text-file $TEXT --max-tokens "$3" \
       --out "$W/run_$1" --overwrite --quiet > "$O/run_$1.log" 2>&1
   echo "neurosim run --device cuda ($2, $3 tokens) rc $? in $(( ($(date +%s%N) - t0) / 1000000 )) ms" >> "$O/run_$1.log"
   head -c 20000 "$W/run_$1/report.md" >> "$O/run_$1.log" 2>/dev/null
 }
 if [[ $STAGES == *cli* ]]; then run smol smol 512 & run qwen qwen7b 128 & wait; fi
 if [[ $STAGES == *floors* ]]; then
-  timeout 45 python3 benchmarks/capture_floors.py --tokens 1024 --dir /tmp --threads 1,4,14 > "$O/floors.log" 2>&1
+  timeout ${FLOORS_TIMEOUT:-45} python3 benchmarks/capture_floors.py --tokens 1024 --dir /tmp --threads 1,4,14 > "$O/floors.log" 2>&1
 fi
 ls -la "$O"
