@@ -23,7 +23,7 @@ from analysis.roles import role_of  # noqa: F401  (re-exported: the one role det
 from analysis.trace import LayerInfo, SpikeTrace, TraceWriter
 from analysis.trace_async import AsyncTraceWriter
 
-from .capture_stage import HostRing, check_status, counts_device, int16_range_message
+from .capture_stage import HostRing, check_status, counts_device, div_round_into, int16_range_message
 from .models import LoadedModel
 
 @dataclass
@@ -115,9 +115,12 @@ def counts_int16(
     if not bool(torch.isfinite(mean).all()):
         raise ValueError("activations contain NaN or inf; spike counts are undefined")
     vth = (mean / float(k)).clamp_(encoders.VTH_MIN, encoders.VTH_MAX)
+    check = float(k) * x.shape[-1] >= _I16_MAX or bool((vth >= encoders.VTH_MAX).any())
+    if out is not None and not check and div_round_into(xf, vth, out):  # CPU: one serial pass
+        return out, vth.squeeze(-1)
     s = torch.div(xf, vth, out=a)  # reuse the |x| buffer
     s.round_()
-    if float(k) * x.shape[-1] >= _I16_MAX or bool((vth >= encoders.VTH_MAX).any()):
+    if check:
         lo, hi = (float(v) for v in torch.aminmax(s))
         if lo < -_I16_MAX - 1 or hi > _I16_MAX:
             raise ValueError(int16_range_message(lo, hi, bool((vth >= encoders.VTH_MAX).any())))

@@ -82,6 +82,29 @@ def test_device_counts_equal_spike_counts(device, dtype):
         check_status("l", k, status.cpu().numpy(), 37)  # no error
 
 
+def test_serial_cpu_pass_equals_torch_divide_and_round():
+    """The numba pass behind counts_int16(out=...) on the CPU: float32 quotients (not float64),
+    ties to even, bit for bit what torch computes, on inputs where the two precisions differ."""
+    from neurosim.capture_stage import div_round_into
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy((rng.integers(-1000, 1000, (300, 700)) + 0.5).astype(np.float32) * np.float32(0.3))
+    vth = torch.from_numpy((0.3 * (1 + rng.standard_normal((300, 1)) * 1e-7)).astype(np.float32))
+    f64 = np.rint(x.double().numpy() / vth.double().numpy()).astype(np.int16)
+    out = torch.empty(300, 700, dtype=torch.int16)
+    assert div_round_into(x, vth, out)
+    ref = torch.round(x / vth).to(torch.int16)
+    assert torch.equal(out, ref) and (out.numpy() != f64).any()  # the case tells float32 from float64
+    assert not div_round_into(x.double(), vth, out) and not div_round_into(x.t(), vth, out)  # unsuited: refused
+    for k in (1.0, 3.0):  # through counts_int16 with buffers, ties included
+        ties = x.clone()
+        v = (ties.abs().mean(-1, keepdim=True) / k).clamp(encoders.VTH_MIN, encoders.VTH_MAX)
+        ties[:, :100] = (torch.from_numpy(rng.integers(-9, 9, (300, 100)).astype(np.float32)) + 0.5) * v
+        counts, vth2 = counts_int16(ties, k, work=torch.empty(300, 700), out=out)
+        ref = encoders.spike_counts(ties, k)
+        assert torch.equal(counts.to(torch.int32), ref.counts) and torch.equal(vth2, ref.vth)
+
+
 def test_status_check_raises_what_counts_int16_raises():
     for x in (torch.tensor([[1.0, float("nan")], [1.0, 2.0]]), torch.tensor([[1e9] + [0.0] * 40000]),
               torch.tensor([[float("inf"), 1.0]])):
