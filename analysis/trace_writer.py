@@ -75,6 +75,19 @@ def _deflate(data: Any) -> bytes:
 # --------------------------------------------------------------------------- writer
 
 
+_STR_TYPE = h5py.h5t.py_create(h5py.string_dtype("utf-8"), logical=True)  # what h5py stores for a str
+
+
+def _set_attrs(obj: Any, **items: str | int) -> None:
+    """Scalar str (variable-length UTF-8) and int (int64) attributes, typed exactly as
+    ``obj.attrs[name] = value`` types them, through h5py's low-level calls (3x faster)."""
+    space = h5py.h5s.create(h5py.h5s.SCALAR)
+    for name, value in items.items():
+        s = isinstance(value, str)
+        a = h5py.h5a.create(obj.id, name.encode(), _STR_TYPE if s else h5py.h5t.STD_I64LE, space)
+        a.write(np.array(value, dtype=h5py.string_dtype("utf-8") if s else np.int64))
+
+
 def _encode_chunk(block: np.ndarray, compress: bool) -> bytes:
     """Bytes of one stored chunk: deflate (zlib format, HDF5 filter "gzip") or raw, followed by
     the Fletcher-32 checksum HDF5's ``fletcher32`` filter (last in the pipeline) verifies on read."""
@@ -279,11 +292,8 @@ class TraceWriter:
             raise ValueError(f"layer {info.name!r}: index {info.index} is already used by another layer")
         layers = self._group
         group = layers.create_group(layer_key(info.name))
-        group.attrs["name"] = info.name
-        group.attrs["role"] = info.role
-        group.attrs["in_features"] = int(info.in_features)
-        group.attrs["out_features"] = int(info.out_features)
-        group.attrs["index"] = int(info.index)
+        _set_attrs(group, name=info.name, role=info.role, in_features=int(info.in_features),
+                   out_features=int(info.out_features), index=int(info.index))
         if share is not None:
             src = self._layers.get(share)
             if src is None:
@@ -298,7 +308,7 @@ class TraceWriter:
                     "they cannot share an input"
                 )
             info = replace(info, same_input_as=src.name)
-            group.attrs["same_input_as"] = src.name
+            _set_attrs(group, same_input_as=src.name)
             sbuf = self._buffers[src.name]
             group["counts"] = sbuf.dset  # hard links
             group["vth"] = sbuf.vth
