@@ -28,8 +28,12 @@ from encoders import VTH_MAX, VTH_MIN
 
 from .checksums import TEXT_DIGEST_ATTRS, text_digest, with_fletcher32
 from .fileio import OutputError, check_target, commit, disk_full_errno, disk_full_error, free_mib, temp_file
+from .trace_buffers import _Borrowed, _LayerBuffer
 from .trace_schema import (
+    _CHUNK_BYTES,
     _INDEX_DTYPE,
+    _MAX_PENDING_BYTES,
+    _VTH_FLUSH_ROWS,
     _RESERVED_ATTRS,
     DEFAULT_ENCODER,
     FORMAT_NAME,
@@ -46,9 +50,6 @@ from .trace_schema import (
     layer_key,
 )
 
-_CHUNK_BYTES = 1 << 20  # upper bound of one counts chunk (bytes): bounded writer buffers
-_MAX_PENDING_BYTES = 64 << 20  # raw bytes of chunks queued for compression at most
-_VTH_FLUSH_ROWS = 16384  # V_th rows buffered per layer before they are written
 # Room kept for what HDF5 writes when the file closes (metadata: measured ~2.3 KiB per layer,
 # 70 KB for 30 layers): a chunk is refused, cleanly, when it would leave less than this free.
 _ROOM_BYTES = 1 << 20
@@ -74,32 +75,23 @@ def _deflate(data: Any) -> bytes:
 # --------------------------------------------------------------------------- writer
 
 
+_STR_TYPE = h5py.h5t.py_create(h5py.string_dtype("utf-8"), logical=True)  # what h5py stores for a str
+
+
+def _set_attrs(obj: Any, **items: str | int) -> None:
+    """Scalar str (variable-length UTF-8) and int (int64) attributes, typed exactly as
+    ``obj.attrs[name] = value`` types them, through h5py's low-level calls (3x faster)."""
+    space = h5py.h5s.create(h5py.h5s.SCALAR)
+    for name, value in items.items():
+        s = isinstance(value, str)
+        a = h5py.h5a.create(obj.id, name.encode(), _STR_TYPE if s else h5py.h5t.STD_I64LE, space)
+        a.write(np.array(value, dtype=h5py.string_dtype("utf-8") if s else np.int64))
+
+
 def _encode_chunk(block: np.ndarray, compress: bool) -> bytes:
     """Bytes of one stored chunk: deflate (zlib format, HDF5 filter "gzip") or raw, followed by
     the Fletcher-32 checksum HDF5's ``fletcher32`` filter (last in the pipeline) verifies on read."""
     return with_fletcher32(_deflate(block) if compress else block.tobytes())
-
-
-class _LayerBuffer:
-    """Rows of one stored counts dataset waiting to fill a chunk."""
-
-    def __init__(self, dset: h5py.Dataset, vth: h5py.Dataset, rows: int, in_features: int) -> None:
-        self.dset, self.vth = dset, vth
-        self.rows = rows
-        self.block = np.empty((rows, in_features), dtype=np.int16)
-        self.vblock = np.zeros(rows, dtype=np.float32)
-        self.fill = 0  # rows in block
-        self.stored = 0  # rows already handed to the compressor (whole chunks)
-        self.extent = 0  # rows of the counts dataset's current extent
-        self.vpending: list[np.ndarray] = []  # V_th rows not yet written
-        self.vrows = 0  # rows in vpending
-        self.vstored = 0  # V_th rows written
-        self.vextent = 0  # rows of the vth dataset's current extent
-        self.free: list[np.ndarray] = []  # recycled chunk blocks (no fresh allocations)
-
-    @property
-    def total(self) -> int:
-        return self.stored + self.fill
 
 
 class TraceWriter:
@@ -165,6 +157,7 @@ class TraceWriter:
         self._tmp = temp_file(self.path)
         self._closed = False
         self._free_at_abort: float | None = None
+        self._slack = 0  # bytes that may be written before free space is measured again
         self._layers: dict[str, LayerInfo] = {}
         self._buffers: dict[str, _LayerBuffer] = {}  # stored (non-linked) layers only
         self._indices: set[int] = set()
@@ -179,7 +172,7 @@ class TraceWriter:
         self._pool = (
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trace-deflate") if workers else None
         )
-        self._pending: deque[tuple[_LayerBuffer, np.ndarray, int, int, Future]] = deque()
+        self._pending: deque[tuple[_LayerBuffer, np.ndarray, int, int, Future, _Borrowed | None]] = deque()
         self._pending_bytes = 0
         try:
             # HDF5 1.10 file format: object headers (attributes) carry checksums too.
@@ -269,15 +262,19 @@ class TraceWriter:
         with self._io():
             self._add_layer(info, same_input_as=same_input_as)
 
-    def append(self, name: str, counts: Any, vth: Any) -> None:
+    def append(self, name: str, counts: Any, vth: Any, *, release: Any = None) -> None:
         """Append token rows of one layer: ``counts`` int [n, in_features], ``vth`` [n] (> 0).
+
+        With ``release`` (a callable), int16 ``counts`` are lent: whole chunks are compressed
+        straight from them (no copy), and ``release()`` is called once nothing reads them any
+        more; the caller must not modify them before. Without it the rows are copied.
 
         Raises ValueError for an unknown or linked layer, wrong shapes, counts outside int16
         or non-positive thresholds; TypeError for non-integer counts; DiskFullError (an
         OSError) when the disk fills up (the temp file is then gone).
         """
         with self._io():
-            self._append(name, counts, vth)
+            self._append(name, counts, vth, release)
 
     def append_tokens(self, ids: Any, offsets: Any = None) -> None:
         """Append token ids (1-D ints) and optionally their character spans ``[n, 2]`` (start, end)."""
@@ -285,9 +282,6 @@ class TraceWriter:
             self._append_tokens(ids, offsets)
 
     def _add_layer(self, info: LayerInfo, *, same_input_as: str | None = None) -> None:
-        """Declare a layer. With ``same_input_as`` (or ``info.same_input_as``) naming an added
-        layer that receives the identical input, the counts are stored once (hard links) and
-        :meth:`append` must not be called for this layer."""
         self._check_open()
         if not isinstance(info, LayerInfo):
             raise TypeError(f"info must be a LayerInfo, got {type(info).__name__}")
@@ -299,11 +293,8 @@ class TraceWriter:
             raise ValueError(f"layer {info.name!r}: index {info.index} is already used by another layer")
         layers = self._group
         group = layers.create_group(layer_key(info.name))
-        group.attrs["name"] = info.name
-        group.attrs["role"] = info.role
-        group.attrs["in_features"] = int(info.in_features)
-        group.attrs["out_features"] = int(info.out_features)
-        group.attrs["index"] = int(info.index)
+        _set_attrs(group, name=info.name, role=info.role, in_features=int(info.in_features),
+                   out_features=int(info.out_features), index=int(info.index))
         if share is not None:
             src = self._layers.get(share)
             if src is None:
@@ -318,13 +309,16 @@ class TraceWriter:
                     "they cannot share an input"
                 )
             info = replace(info, same_input_as=src.name)
-            group.attrs["same_input_as"] = src.name
+            _set_attrs(group, same_input_as=src.name)
             sbuf = self._buffers[src.name]
             group["counts"] = sbuf.dset  # hard links
             group["vth"] = sbuf.vth
         else:
             C = int(info.in_features)
-            rows = max(1, min(self._chunk_rows, _CHUNK_BYTES // (2 * C)))
+            cap = _CHUNK_BYTES // (2 * C)
+            rows = max(1, min(self._chunk_rows, cap))
+            if cap < self._chunk_rows:  # capped by bytes: a power of two, so that appends of
+                rows = 1 << (rows.bit_length() - 1)  # 2**n token rows fill whole chunks (no copy)
             filt = {"compression": "gzip", "compression_opts": 1} if self._compress else {}
             filt["fletcher32"] = True
             n0 = self._expected
@@ -341,34 +335,41 @@ class TraceWriter:
         self._indices.add(int(info.index))
 
     # -- data ---------------------------------------------------------------------------
-    def _append(self, name: str, counts: Any, vth: Any) -> None:
-        """Append token rows of one layer: ``counts`` int [n, in_features], ``vth`` [n] (> 0).
-
-        Raises ValueError for an unknown or linked layer, wrong shapes, counts outside int16
-        or non-positive thresholds; TypeError for non-integer counts.
-        """
-        self._check_open()
-        info = self._layers.get(name)
-        if info is None:
-            raise ValueError(f"unknown layer {name!r}; call add_layer first")
-        if info.same_input_as is not None:
-            raise ValueError(f"layer {name!r} shares its input with {info.same_input_as!r}; append to that layer")
-        c = _check_counts(name, counts, info.in_features)
-        v = _check_vth(name, vth, c.shape[0])
-        buf = self._buffers[name]
-        pos, n = 0, c.shape[0]
-        while pos < n:  # loop over chunks (not tokens)
-            take = min(n - pos, buf.rows - buf.fill)
-            buf.block[buf.fill : buf.fill + take] = c[pos : pos + take]
-            buf.vblock[buf.fill : buf.fill + take] = v[pos : pos + take]
-            buf.fill += take
-            pos += take
-            if buf.fill == buf.rows:
-                self._flush_block(buf)
+    def _append(self, name: str, counts: Any, vth: Any, release: Any = None) -> None:
+        lent = None
+        try:  # ``release`` runs exactly once, whatever happens
+            self._check_open()
+            info = self._layers.get(name)
+            if info is None:
+                raise ValueError(f"unknown layer {name!r}; call add_layer first")
+            if info.same_input_as is not None:
+                raise ValueError(f"layer {name!r} shares its input with {info.same_input_as!r}; append to that layer")
+            c = _check_counts(name, counts, info.in_features)
+            v = _check_vth(name, vth, c.shape[0])
+            buf = self._buffers[name]
+            pos, n = 0, c.shape[0]
+            lent = _Borrowed(release) if release is not None and c is counts and c.flags.c_contiguous else None
+            while pos < n:  # loop over chunks (not tokens)
+                if lent is not None and buf.fill == 0 and n - pos >= buf.rows:  # a whole chunk, in place
+                    lent.count += 1  # held until the chunk is written
+                    self._submit(buf, c[pos : pos + buf.rows], v[pos : pos + buf.rows].copy(), buf.rows, lent)
+                    pos += buf.rows
+                    continue
+                take = min(n - pos, buf.rows - buf.fill)
+                buf.block[buf.fill : buf.fill + take] = c[pos : pos + take]
+                buf.vblock[buf.fill : buf.fill + take] = v[pos : pos + take]
+                buf.fill += take
+                pos += take
+                if buf.fill == buf.rows:
+                    self._flush_block(buf)
+        finally:
+            if lent is not None:
+                lent.drop()
+            elif release is not None:  # rows copied (or refused): free at once
+                release()
         self._drain(block=False)
 
     def _append_tokens(self, ids: Any, offsets: Any = None) -> None:
-        """Append token ids (1-D ints) and optionally their character spans ``[n, 2]`` (start, end)."""
         self._check_open()
         t = _check_ids(ids)
         n = t.shape[0]
@@ -409,24 +410,34 @@ class TraceWriter:
         buf.block = buf.free.pop() if buf.free else np.empty_like(block)
         if rows < buf.rows:
             block[rows:] = 0  # padding beyond the dataset extent of an edge chunk
-        buf.vpending.append(buf.vblock[:rows].copy())
+        buf.fill = 0
+        self._submit(buf, block, buf.vblock[:rows].copy(), rows, None)
+
+    def _submit(self, buf: _LayerBuffer, block: np.ndarray, vth: np.ndarray, rows: int, lent: _Borrowed | None) -> None:
+        """Queue one chunk (``block``: the writer's own buffer if ``lent`` is None, else a lent view)."""
+        buf.vpending.append(vth)
         buf.vrows += rows
         if buf.vrows >= _VTH_FLUSH_ROWS:
             self._flush_vth(buf)
         start = buf.stored
         buf.stored += rows
-        buf.fill = 0
         end = buf.stored
         if self._pool is None:
-            data = _encode_chunk(block, self._compress)
-            self._ensure_room(len(data))
-            self._write_chunk(buf, block, start, end, data)
+            self._finish(buf, block, start, end, _encode_chunk(block, self._compress), lent)
             return
         fut = self._pool.submit(_encode_chunk, block, self._compress)
-        self._pending.append((buf, block, start, end, fut))
+        self._pending.append((buf, block, start, end, fut, lent))
         self._pending_bytes += block.nbytes
         while self._pending_bytes > _MAX_PENDING_BYTES:
             self._write_oldest()
+
+    def _finish(self, buf: _LayerBuffer, block: np.ndarray, start: int, end: int, data: bytes, lent: _Borrowed | None) -> None:
+        self._ensure_room(len(data))
+        self._write_chunk(buf, block, start, end, data)
+        if lent is not None:
+            lent.drop()
+        elif not buf.free:  # one spare block per layer is enough: chunks return before the next fills
+            buf.free.append(block)
 
     @staticmethod
     def _flush_vth(buf: _LayerBuffer) -> None:
@@ -441,15 +452,19 @@ class TraceWriter:
         buf.vstored, buf.vpending, buf.vrows = end, [], 0
 
     def _write_oldest(self) -> None:
-        buf, block, start, end, fut = self._pending.popleft()
+        buf, block, start, end, fut, lent = self._pending.popleft()
         self._pending_bytes -= block.nbytes
-        data = fut.result()
-        self._ensure_room(len(data))
-        self._write_chunk(buf, block, start, end, data)
+        self._finish(buf, block, start, end, fut.result(), lent)
 
     def _ensure_room(self, nbytes: int) -> None:
         """Refuse a chunk (DiskFullError after abort) that would leave too little room for HDF5 to
-        close the file: HDF5 left without room on close fails again and again, and may crash."""
+        close the file: HDF5 left without room on close fails again and again, and may crash.
+        Free space is measured again once a quarter of the room last measured (16 MiB at most)
+        is used up, not for every chunk (two system calls per chunk were ~10% of a capture's
+        writer time)."""
+        if self._slack > nbytes:
+            self._slack -= nbytes
+            return
         need = nbytes + _ROOM_BYTES + _ROOM_PER_LAYER * len(self._layers)
         try:
             st = os.statvfs(self._tmp)
@@ -458,14 +473,18 @@ class TraceWriter:
         except OSError:
             return
         code = None
+        room = free - need
         if free < need:
             code = errno.ENOSPC
         else:
             limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else -1
-            if limit not in (-1, getattr(resource, "RLIM_INFINITY", -1)) and size + need > limit:
-                code = errno.EFBIG
+            if limit not in (-1, getattr(resource, "RLIM_INFINITY", -1)):
+                room = min(room, limit - size - need)
+                if size + need > limit:
+                    code = errno.EFBIG
         if code is not None:
             raise OSError(code, os.strerror(code))
+        self._slack = max(0, min(room // 4, 16 << 20))
 
     @staticmethod
     def _write_chunk(buf: _LayerBuffer, block: np.ndarray, start: int, end: int, data: bytes) -> None:
@@ -473,8 +492,12 @@ class TraceWriter:
             buf.dset.resize((end, block.shape[1]))
             buf.extent = end
         buf.dset.id.write_direct_chunk((start, 0), data, filter_mask=0)
-        if not buf.free:  # one spare block per layer is enough: chunks return before the next fills
-            buf.free.append(block)
+
+    def flush(self) -> None:
+        """Wait for the compressors and write every chunk handed to them (lent arrays are then
+        released); rows short of a whole chunk stay buffered."""
+        with self._io():
+            self._drain(block=True)
 
     def _drain(self, block: bool) -> None:
         while self._pending and (block or self._pending[0][4].done()):
@@ -548,6 +571,11 @@ class TraceWriter:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        pending = getattr(self, "_pending", ())
+        while pending:  # nothing reads lent arrays any more: hand them back
+            lent = pending.popleft()[5]
+            if lent is not None:
+                lent.drop()
         if getattr(self, "_free_at_abort", None) is None:  # free space (MiB) when it went wrong
             self._free_at_abort = free_mib(self.path.parent)
         tmp = getattr(self, "_tmp", None)

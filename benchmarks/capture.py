@@ -94,7 +94,7 @@ def _mib(b: float) -> str:
 
 
 # ----------------------------------------------------------------------------- sections
-def bench_overhead(lm, text: str, tokens: int, repeats: int, workdir: Path) -> dict:
+def bench_overhead(lm, text: str, tokens: int, repeats: int, workdir: Path, chunk_tokens: int | None = None) -> dict:
     ids_np, _ = tokenize(lm, text)
     ids = torch.from_numpy(ids_np[:tokens]).unsqueeze(0).to(lm.device)
     n = ids.shape[1]
@@ -121,7 +121,8 @@ def bench_overhead(lm, text: str, tokens: int, repeats: int, workdir: Path) -> d
 
     def run_capture(compression) -> None:
         out = workdir / f"overhead_{compression}.h5"
-        tr = capture(lm, text, out, max_tokens=n, overwrite=True, progress=False, compression=compression)
+        kw = {} if chunk_tokens is None else {"chunk_tokens": chunk_tokens}
+        tr = capture(lm, text, out, max_tokens=n, overwrite=True, progress=False, compression=compression, **kw)
         tr.close()
         sizes["gzip" if compression else "raw"] = out.stat().st_size
 
@@ -142,6 +143,8 @@ def bench_overhead(lm, text: str, tokens: int, repeats: int, workdir: Path) -> d
     channels = sum(m.in_features for _, m in linear_layers(model, False))
     return {
         "tokens": n,
+        "chunk_tokens": chunk_tokens,
+        "workdir": str(workdir),
         "times_s": times,
         "best_s": best,
         "median_s": med,
@@ -150,6 +153,9 @@ def bench_overhead(lm, text: str, tokens: int, repeats: int, workdir: Path) -> d
         "cpu_ratio_best": {k: cpu_best[k] / cpu_best["forward"] for k in ("capture_gzip", "capture_raw", "decoder")},
         "ratio_best": {k: best[k] / best["forward"] for k in ("capture_gzip", "capture_raw", "decoder")},
         "ratio_median": {k: med[k] / med["forward"] for k in ("capture_gzip", "capture_raw", "decoder")},
+        # each repeat's ratio to the forward of the same round (neighbours share the machine's load)
+        "ratio_paired_median": {k: statistics.median(a / b for a, b in zip(times[k], times["forward"]))
+                                for k in ("capture_gzip", "capture_raw", "decoder")},
         "bytes_per_token": {k: v / n for k, v in sizes.items()},
         "int16_bytes_per_token_all_layers": 2 * channels,
     }
@@ -188,16 +194,19 @@ def bench_memory(lm, text: str, tokens: int, workdir: Path) -> dict:
 
 
 def print_overhead(r: dict) -> None:
-    print(f"\n## Capture overhead, {r['tokens']} tokens (ratio to a plain forward with logits, same run)")
-    print("| run | best s | median s | ratio (best) | ratio (median) | CPU s (best) | CPU ratio |")
-    print("|---|---|---|---|---|---|---|")
+    chunk = r.get("chunk_tokens") or "default"
+    print(f"\n## Capture overhead, {r['tokens']} tokens, chunk_tokens {chunk}, trace in {r['workdir']} "
+          "(ratio to a plain forward with logits, same run)")
+    print("| run | best s | median s | ratio (best) | ratio (median) | paired ratio (median) | CPU s (best) | CPU ratio |")
+    print("|---|---|---|---|---|---|---|---|")
     labels = {"forward": "plain forward (model(ids), logits)", "decoder": "decoder-only forward (no lm_head)",
               "capture_gzip": "capture, gzip (default)", "capture_raw": "capture, uncompressed"}
     for key, label in labels.items():
         rb = r["best_s"][key] / r["best_s"]["forward"]
         rm = r["median_s"][key] / r["median_s"]["forward"]
         cb = r["cpu_best_s"][key]
-        print(f"| {label} | {r['best_s'][key]:.3f} | {r['median_s'][key]:.3f} | {rb:.2f}x | {rm:.2f}x "
+        rp = r["ratio_paired_median"].get(key, 1.0)
+        print(f"| {label} | {r['best_s'][key]:.3f} | {r['median_s'][key]:.3f} | {rb:.2f}x | {rm:.2f}x | {rp:.2f}x "
               f"| {cb:.2f} | {cb / r['cpu_best_s']['forward']:.2f}x |")
     b = r["bytes_per_token"]
     print(f"\ntrace size per token: gzip {b['gzip'] / 1024:.1f} KiB, uncompressed {b['raw'] / 1024:.1f} KiB "
@@ -230,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="GGUF file or HF directory (default: embedded SmolLM2)")
     p.add_argument("--tokens", type=int, default=512, help="prompt length for the overhead measurement")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--chunk-tokens", default="", help="comma-separated capture chunk sizes to time (default: capture's)")
+    p.add_argument("--workdir", type=Path, default=None, help="folder for the traces (default: a temporary folder)")
     p.add_argument("--long-tokens", type=int, default=4096)
     p.add_argument("--ppl-tokens", type=int, default=512)
     p.add_argument("--skip-overhead", action="store_true")
@@ -256,14 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at start (other processes compete for the CPUs): {os.getloadavg()}")
     text = TEXT.read_text(encoding="utf-8")
     results: dict = {"device": str(lm.device), "dtype": args.dtype, "model": lm.model_id}
-    with tempfile.TemporaryDirectory(prefix="neurosim-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="neurosim-bench-", dir=args.workdir) as tmp:
         work = Path(tmp)
         if not args.skip_memory:
             results["memory"] = bench_memory(lm, text, args.long_tokens, work)
             print_memory(results["memory"])
         if not args.skip_overhead:
-            results["overhead"] = bench_overhead(lm, text, args.tokens, args.repeats, work)
-            print_overhead(results["overhead"])
+            results["overhead"] = []
+            for chunk in [int(c) for c in args.chunk_tokens.split(",") if c.strip()] or [None]:
+                results["overhead"].append(bench_overhead(lm, text, args.tokens, args.repeats, work, chunk))
+                print_overhead(results["overhead"][-1])
     if not args.skip_ppl:
         int8 = {"no": (False,), "yes": (True,), "both": (False, True)}[args.int8]
         clips = [None] + [("bitwise-signed", int(t)) for t in args.clip_steps.split(",") if t.strip()]

@@ -21,7 +21,9 @@ import torch
 import encoders
 from analysis.roles import role_of  # noqa: F401  (re-exported: the one role detector)
 from analysis.trace import LayerInfo, SpikeTrace, TraceWriter
+from analysis.trace_async import AsyncTraceWriter
 
+from .capture_stage import HostRing, check_status, counts_device, div_round_into, int16_range_message
 from .models import LoadedModel
 
 @dataclass
@@ -113,21 +115,23 @@ def counts_int16(
     if not bool(torch.isfinite(mean).all()):
         raise ValueError("activations contain NaN or inf; spike counts are undefined")
     vth = (mean / float(k)).clamp_(encoders.VTH_MIN, encoders.VTH_MAX)
+    check = float(k) * x.shape[-1] >= _I16_MAX or bool((vth >= encoders.VTH_MAX).any())
+    if out is not None and not check and div_round_into(xf, vth, out):  # CPU: one serial pass
+        return out, vth.squeeze(-1)
     s = torch.div(xf, vth, out=a)  # reuse the |x| buffer
     s.round_()
-    if float(k) * x.shape[-1] >= _I16_MAX or bool((vth >= encoders.VTH_MAX).any()):
+    if check:
         lo, hi = (float(v) for v in torch.aminmax(s))
         if lo < -_I16_MAX - 1 or hi > _I16_MAX:
-            bad = lo if lo < -hi else hi
-            why = (f"V_th is clamped to at most {encoders.VTH_MAX:g}, so |x| above {encoders.VTH_MAX * _I16_MAX:.3g} "
-                   "cannot be stored" if bool((vth >= encoders.VTH_MAX).any()) else "use a smaller k")
-            raise ValueError(f"spike count {bad:.0f} does not fit int16 [-32768, 32767], the trace count type: {why}")
+            raise ValueError(int16_range_message(lo, hi, bool((vth >= encoders.VTH_MAX).any())))
     if out is None:
         return s.to(torch.int16), vth.squeeze(-1)
     out.copy_(s)  # integral values: the float -> int16 cast is exact
     return out, vth.squeeze(-1)
 
 
+_RING_CPU = 32 << 20  # bytes of host staging on the CPU (filled, then written while the forward waits)
+_RING_CUDA = 512 << 20  # page-locked bytes on CUDA: room for the forward to run ahead of the writer
 _TRIM_AFTER_TOKENS = 1024  # return freed heap to the OS after chunks past this position
 
 
@@ -161,10 +165,13 @@ def _cache_kwargs(runner: torch.nn.Module, cache: Any) -> dict[str, Any]:
 
 
 class _Recorder:
-    """Forward pre-hooks that turn each linear layer's input into counts and stream them out."""
+    """Forward pre-hooks that turn each linear layer's input into counts and hand them to the
+    writer thread through a bounded host ring (page-locked, filled by asynchronous copies
+    on CUDA; on the CPU the counts are written straight into it)."""
 
     def __init__(
-        self, writer: TraceWriter, layers: list[tuple[str, torch.nn.Linear]], k: float, head: torch.nn.Module | None
+        self, writer: AsyncTraceWriter, layers: list[tuple[str, torch.nn.Linear]], k: float,
+        head: torch.nn.Module | None, device: torch.device, ring: HostRing,
     ) -> None:
         self.writer, self.k = writer, k
         self.layers = layers
@@ -176,21 +183,22 @@ class _Recorder:
         self.last_x: torch.Tensor | None = None
         self.last_src: str | None = None
         self.handles: list[Any] = []
-        # Reused buffers per input shape: fresh multi-MB allocations (page faults) cost more
-        # than the arithmetic. Keys: (rows, C); values: (float work, int16 out, int16 host copy).
-        self.buffers: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self.ring = ring
+        self.cuda = device.type == "cuda"
+        # Device-to-host copies run on their own stream, beside the forward.
+        self.copy_stream = torch.cuda.Stream(device) if self.cuda else None
+        # Reused float work buffers per input shape (CPU): fresh multi-MB allocations (page
+        # faults) cost more than the arithmetic.
+        self.work: dict[tuple[int, int], torch.Tensor] = {}
 
-    def _buffers_for(self, x: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        key = (rows, x.shape[-1])
-        bufs = self.buffers.get(key)
-        if bufs is None:
-            if len(self.buffers) > 8:  # shapes change only at a prompt's last chunk
-                self.buffers.clear()
-            work = torch.empty(key, dtype=torch.float32, device=x.device)
-            out = torch.empty(key, dtype=torch.int16, device=x.device)
-            host = out if x.device.type == "cpu" else torch.empty(key, dtype=torch.int16, pin_memory=True)
-            bufs = self.buffers[key] = (work, out, host)
-        return bufs
+    def _work_for(self, rows: int, channels: int) -> torch.Tensor:
+        key = (rows, channels)
+        work = self.work.get(key)
+        if work is None:
+            if len(self.work) > 8:  # shapes change only at a prompt's last chunk
+                self.work.clear()
+            work = self.work[key] = torch.empty(key, dtype=torch.float32)
+        return work
 
     def __enter__(self) -> "_Recorder":
         for name, mod in self.layers:
@@ -219,6 +227,43 @@ class _Recorder:
                 "trace schema needs every hooked layer to see every token exactly once"
             )
 
+    def _send_cpu(self, name: str, x: torch.Tensor) -> None:
+        rows, C = x.shape
+        slot = self.ring.take(HostRing.nbytes(rows, C), self.writer.check, self.writer.drain)
+        out, _ = self.ring.views(slot, rows, C)
+        try:
+            counts, vth = counts_int16(x, self.k, work=self._work_for(rows, C), out=out)
+        except ValueError as e:
+            self.ring.release(slot)
+            raise ValueError(f"layer {name!r} (k={self.k}): {e}") from None
+        except BaseException:
+            self.ring.release(slot)
+            raise
+        self.writer.append(name, counts.numpy(), vth.numpy(), release=lambda: self.ring.release(slot))
+
+    def _send_cuda(self, name: str, x: torch.Tensor) -> None:
+        rows, C = x.shape
+        counts, status = counts_device(x, self.k)  # no host synchronisation
+        n = 2 * rows + 2
+        slot = self.ring.take(HostRing.nbytes(rows, C, n), self.writer.check)
+        host_counts, host_status = self.ring.views(slot, rows, C, n)
+        stream = self.copy_stream
+        stream.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(stream):
+            host_counts.copy_(counts, non_blocking=True)
+            host_status.copy_(status, non_blocking=True)
+            landed = torch.cuda.Event()
+            landed.record(stream)
+        counts.record_stream(stream)  # not reused by the allocator before the copy is done
+        status.record_stream(stream)
+        stat, k = host_status.numpy(), self.k
+
+        def ready() -> None:  # on the writer thread
+            landed.synchronize()
+            check_status(name, k, stat, rows)
+
+        self.writer.append(name, host_counts.numpy(), stat[:rows], ready=ready, release=lambda: self.ring.release(slot))
+
     def _hook(self, name: str, mod: torch.nn.Linear):
         i = self.index[name]
 
@@ -241,14 +286,11 @@ class _Recorder:
                 raise RuntimeError(f"layer {name!r}: input sharing changed between chunks ({self.added[name]} -> {src})")
             if shared:
                 return
-            work, out, host = self._buffers_for(x, rows)
-            try:
-                counts, vth = counts_int16(x.reshape(rows, x.shape[-1]), self.k, work=work, out=out)
-            except ValueError as e:
-                raise ValueError(f"layer {name!r} (k={self.k}): {e}") from None
-            if host is not counts:
-                host.copy_(counts)
-            self.writer.append(name, host.numpy(), vth.cpu().numpy())  # the writer copies the rows
+            x2 = x.reshape(rows, x.shape[-1])
+            if self.cuda:
+                self._send_cuda(name, x2)
+            else:
+                self._send_cpu(name, x2)
             self.last_x, self.last_src = x, name
 
         return pre_hook
@@ -340,15 +382,24 @@ def capture(
     }
     total = int(sum(p.ids.size for p in items))
 
-    # Compression threads only on cores torch's own threads leave free: on a CPU forward
-    # that keeps every core busy, extra threads preempt its parallel regions (measured on
-    # 2 cores: +0.6 s per 512 tokens), so the writer then compresses inline.
-    busy = torch.get_num_threads() if device.type == "cpu" else 1
-    workers = max(0, min(4, (os.cpu_count() or 1) - busy))
-    with TraceWriter(
+    # A CUDA forward leaves the cores to the writer thread and its compressors, which run
+    # beside it. A CPU forward keeps every core busy and threads working beside it preempt
+    # its parallel regions (measured on 2 cores: +0.6 s per 512 tokens), so the writer
+    # thread is deferred: it runs when the host ring is full and at the end, while the
+    # forward waits, and then compresses on every core.
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cuda = device.type == "cuda"
+    workers = max(1, min(32, cpus - 2)) if cuda else (0 if cpus < 2 else min(4, cpus))
+    # Host staging between the hooks and the writer thread: bounded, at least a few of the
+    # largest hand-overs (one layer's input for one chunk).
+    rows = min(chunk_tokens, max(p.ids.size for p in items))
+    largest = HostRing.nbytes(rows, max(m.in_features for _, m in layers), 2 * rows + 2)
+    ring = HostRing(max(4 * largest, (_RING_CUDA if cuda else _RING_CPU)), pin=cuda)
+    with AsyncTraceWriter(TraceWriter(
         out, model_id=loaded.model_id, k=float(k), overwrite=overwrite, attrs=meta, compression=compression,
         expected_tokens=total, workers=workers,
-    ) as writer, _Recorder(writer, layers, float(k), output_head(model)) as rec, torch.inference_mode(), tqdm(
+    ), max_items=256 if cuda else 4096, deferred=not cuda) as writer, _Recorder(writer, layers, float(k), output_head(model), device, ring) as rec, \
+            torch.inference_mode(), tqdm(
         total=total, unit="tok", unit_scale=False, desc="capture", disable=None if progress else True
     ) as bar:
         for p in items:  # loop over prompts, then over chunks

@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolve_platforms(args.chip, args.gpu)  # unknown names fail before the model loads
     res = run_pipeline(
         _prompts(args), args.out, model=args.model, k=args.k, schemes=args.schemes, chips=args.chip,
-        gpus=args.gpu, gpu_regime=args.gpu_regime, device=args.device, max_tokens=args.max_tokens,
+        gpus=args.gpu, gpu_regime=args.gpu_regime, device=args.device, dtype=args.dtype, max_tokens=args.max_tokens,
         overwrite=args.overwrite,
         progress=not args.quiet, log=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)),
     )
@@ -437,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GPU software regime: roofline only, a PyTorch decode loop, or transformers generate "
                         "(docs/gpu-regimes.md)")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    r.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                   help="model parameter dtype (auto: float32 on the CPU, the checkpoint's own dtype on CUDA)")
     r.add_argument("--max-tokens", type=int, help="keep at most this many tokens of each prompt")
     r.add_argument("--out", required=True, help="output folder (trace.h5, plots/, report.md, report.html)")
     r.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")

@@ -73,6 +73,30 @@ def _gguf_progress(show: bool):
         mod.tqdm = original
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_dtype(path: str | os.PathLike | None, device: str | torch.device, dtype: str | torch.dtype = "auto") -> torch.dtype:
+    """The parameter dtype to load with: ``dtype`` itself, or for ``"auto"`` float32 on the CPU
+    and the checkpoint's own dtype (config.json ``dtype``/``torch_dtype``) on a GPU, e.g.
+    bfloat16 for a Qwen2.5-7B-shaped folder (float32 for a GGUF file or the embedded model)."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype != "auto":
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be 'auto' or one of {', '.join(DTYPES)}, got {dtype!r}")
+        return DTYPES[dtype]
+    if torch.device(device).type == "cpu" or path is None or not (Path(path).expanduser() / "config.json").is_file():
+        return torch.float32
+    import json
+
+    try:
+        cfg = json.loads((Path(path).expanduser() / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return torch.float32
+    return DTYPES.get(str(cfg.get("dtype") or cfg.get("torch_dtype") or "float32"), torch.float32)
+
+
 def load_model(
     path: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",

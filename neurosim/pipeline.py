@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import torch
+
 import hw_models
 from analysis.compare import COLUMN_NOTE, compare_encoders, comparison_display
 from analysis.fileio import DiskFullError, publish_folder, stage_folder
@@ -76,6 +78,7 @@ def run_pipeline(
     gpus: Sequence[str] = DEFAULT_GPUS,
     gpu_regime: str = "hardware",
     device: str = "cpu",
+    dtype: str = "auto",
     max_tokens: int | None = None,
     block_columns: int = 32,
     extrapolate_7b: bool = True,
@@ -98,13 +101,16 @@ def run_pipeline(
         chips, gpus: preset names (see ``hw_models.CHIP_PRESETS`` / ``GPU_PRESETS``).
         gpu_regime: GPU software regime, "hardware", "eager" or "hf-generate" (hw_models.gpu_regimes).
         device: "cpu" or "cuda" for capture and replay.
+        dtype: parameter dtype of the loaded model, "auto" (float32 on the CPU, the
+            checkpoint's own on CUDA), "float32" or "bfloat16".
         extrapolate_7b: also price the statistics extrapolated to Qwen2.5-7B's shape.
     """
     from analysis.stats import DEFAULT_BUDGETS
 
     from .capture import capture
-    from .models import load_model
+    from .models import load_model, resolve_dtype
     from .sim.model import replay_trace
+    from .sim.tally_fast import covers
     from .weights import quantize_int8
 
     folder = Path(out)
@@ -116,7 +122,7 @@ def run_pipeline(
     try:
         if loaded is None:
             log("loading model ...")
-            loaded = load_model(model, device=device, progress=progress)
+            loaded = load_model(model, device=device, dtype=resolve_dtype(model, device, dtype), progress=progress)
         log(f"capturing spike counts ({loaded.model_id}) ...")
         trace_path = tmp / "trace.h5"
         trace = capture(loaded, prompts, trace_path, k=k, progress=progress, max_tokens=max_tokens)
@@ -134,8 +140,12 @@ def run_pipeline(
             for scheme in schemes:
                 T = DEFAULT_BUDGETS[scheme]
                 log(f"replaying {scheme} (T = {T}) through INT8 weights ...")
+                # On a GPU the gemm engine (one INT8 GEMM per scale group; accumulators and
+                # Activity equal to the events engine's) where it covers the scheme: the event
+                # lists of a 7B-sized layer cost minutes there.
+                engine = "gemm" if torch.device(device).type == "cuda" and covers(scheme) else "events"
                 replays[scheme] = replay_trace(trace, weights, scheme, T, clip=True, device=device,
-                                               block_columns=block_columns, progress=progress)
+                                               block_columns=block_columns, engine=engine, progress=progress)
             main = replays[schemes[0]]
             acts = list(main.layers.values())
             results = hw_models.evaluate(acts, chip_specs, gpu_specs, regime=gpu_regime)

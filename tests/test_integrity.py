@@ -42,6 +42,17 @@ def _one_line_error(capsys, path) -> str:
     return err
 
 
+def test_compiled_fletcher32_equals_numpy_reference():
+    from analysis.checksums import fletcher32_numpy
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 3, 359, 360, 361, 720, 1001, 65536, 1 << 20, (1 << 20) + 1):
+        for fill in ("random", "ones", "zeros"):
+            data = {"random": rng.integers(0, 256, n, dtype=np.uint8).tobytes(), "ones": b"\xff" * n,
+                    "zeros": bytes(n)}[fill]
+            assert fletcher32(data) == fletcher32_numpy(data), (n, fill)
+
+
 def test_fletcher32_matches_hdf5_filter(tmp_path):
     rng = np.random.default_rng(0)
     for shape, comp in (((3, 577), True), ((256, 576), True), ((5, 9), False), ((4, 576), True)):
