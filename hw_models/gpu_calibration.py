@@ -408,7 +408,6 @@ def fit_gpu_side(rows: Iterable[Mapping[str, Any]], gpu: GPUSpec, host: tuple[fl
     probe = _regime_template(name, gpu, host, e=1.0)
     parts = [predict_workload(gpu, w, regime=probe) for w, *_ in data]
     tc = np.array([float(p["t_compute_s"]) for p in parts])
-    tb = np.array([float(p["t_compute_busy_s"]) for p in parts])
     scal = np.array([not p["compute_profiled"] for p in parts])
     tm = np.array([float(p["t_memory_s"]) for p in parts])
     te = np.array([float(p["t_elementwise_s"]) for p in parts])
@@ -426,7 +425,6 @@ def fit_gpu_side(rows: Iterable[Mapping[str, Any]], gpu: GPUSpec, host: tuple[fl
     pinned = scal & (t_c_e >= tm) & (np.maximum(t_c_e, tm) + te >= th)
     e_used = e if pinned.any() else gpu.compute_efficiency
     t_fit, t_c = times(np.array(e_used))
-    t_c = np.where(scal, t_c, tb)            # full-power busy time of profiled kernels
     watts = np.array([p for _, _, _, p, _ in data])
     m_ax = np.linspace(0.0, 1.0, 1001)[:, None]
     u_c, u_m, u_e = (np.minimum(1.0, x / t_fit) for x in (t_c, tm, te))

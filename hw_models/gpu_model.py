@@ -2,13 +2,17 @@
 
 Latency of a kernel = max(FLOPs / (peak x compute_efficiency), bytes / (bandwidth x
 bandwidth_efficiency)); a forward call also pays the host (Python / launch) time of its
-software regime, which overlaps with GPU work: ``t = max(sum of kernel times, layers x
-host_s_per_layer [+ host_s_per_step for a decode step])``.
+software regime, which overlaps with GPU work: ``t = max(max(t_compute, t_memory) +
+t_elementwise, layers x host_s_per_layer [+ host_s_per_step for a decode step])``. In the
+measured regimes (eager, hf-generate) a prefill's ``t_compute`` is the sum of its GEMM and
+attention kernels' measured times (:mod:`hw_models.gpu_kernels`) and ``t_elementwise`` the HBM
+time of an eager model's unfused elementwise kernels; elsewhere ``t_elementwise`` is 0.
 
 Energy, two views (both reported):
 
-* power x time (the headline ``energy_per_token_j``): ``P = idle + (TDP - idle) x max(u_compute, memory_power_fraction x u_memory)``
-  with ``u = busy time / t``; a host-bound call draws little above idle.
+* power x time (the headline ``energy_per_token_j``): ``P = idle + (TDP - idle) x min(1,
+  max(u_compute, memory_power_fraction x u_memory) + u_elementwise)`` with ``u = busy time / t``
+  (:func:`call_power_w`); a host-bound call draws little above idle.
 * op + byte (labelled ``opbyte``, the other view): MACs x MAC energy + HBM bytes x HBM energy (op tables of
   :mod:`hw_models.op_energy`, 7 nm: the nearest published node for A100/H100/H200), plus
   idle power x time. The difference to power x time is reported as ``other`` (clock tree,
@@ -116,16 +120,14 @@ def call_times(gpu: GPUSpec, reg: Regime, shape: ModelShape, work: dict, mode: s
     ``profiled`` (whether the compute time came from the profile)."""
     g = reg.gpu(gpu)
     t_c, t_m = roofline(g, work["flops"], work["bytes"], dtype)
-    t_busy = t_c
     profile = kernel_profile(reg.kernel_profile) if reg.kernel_profile and mode == "prefill" and dtype == "bf16" else {}
     if profile:
         head, _ = roofline(g, work["lm_head_flops"], 0.0, dtype)
         t_c = profiled_prefill_s(shape, batch, prompt_len, profile) + head
-        t_busy = t_c
     t_e = 0.0
     if reg.unfused_elementwise:
         t_e = shape.eager_elementwise_bytes(work["tokens"]) / (g.hbm_bytes_per_s * g.bandwidth_efficiency)
-    return {"t_compute_s": t_c, "t_compute_busy_s": t_busy, "t_memory_s": t_m, "t_elementwise_s": t_e,
+    return {"t_compute_s": t_c, "t_memory_s": t_m, "t_elementwise_s": t_e,
             "t_host_s": reg.host_s(shape.layers, mode), "profiled": bool(profile)}
 
 
@@ -137,15 +139,14 @@ def _forward(gpu: GPUSpec, reg: Regime, shape: ModelShape, work: dict, mode: str
     t_gpu = max(t_c, t_m) + t_e
     t = max(t_gpu, t_h)
     bound = "host" if t_h > t_gpu else ("compute" if t_c >= t_m + t_e else "memory")
-    p = float(call_power_w(g, float(parts["t_compute_busy_s"]), t_m, t_e, t))
+    p = float(call_power_w(g, t_c, t_m, t_e, t))
     n = work["tokens"]
     ew_bytes = shape.eager_elementwise_bytes(n) if reg.unfused_elementwise else 0.0
     opbyte = (work["flops"] / 2.0 * mac_energy_pj(dtype, table) + (work["bytes"] + ew_bytes) * table.hbm_pj_per_byte) * PJ
     opbyte += g.idle_w * t
     return {"time_s": t, "tokens": n, "latency_per_token_s": t if mode == "decode" else t / n, "power_w": p,
             "energy_per_token_j": p * t / n, "energy_per_token_opbyte_j": opbyte / n,
-            "t_compute_s": t_c, "t_compute_busy_s": float(parts["t_compute_busy_s"]), "t_memory_s": t_m,
-            "t_elementwise_s": t_e, "t_host_s": t_h, "bound": bound,
+            "t_compute_s": t_c, "t_memory_s": t_m, "t_elementwise_s": t_e, "t_host_s": t_h, "bound": bound,
             "compute_profiled": bool(parts["profiled"])}
 
 
