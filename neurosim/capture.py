@@ -2,8 +2,10 @@
 
 Each hooked layer's input ``x`` (one vector per token) is turned into integer spike counts
 with :func:`encoders.spike_counts` (``V_th = mean|x| / k``, ``s = round(x / V_th)``; report
-eqs. 19-23, arXiv:2509.05276) inside a forward pre-hook, and the
-counts are streamed to :class:`analysis.trace.TraceWriter` chunk by chunk. Long prompts run
+eqs. 19-23, arXiv:2509.05276) inside a forward pre-hook, on the model's device, and the
+counts are handed through a bounded host ring (:mod:`neurosim.capture_stage`; page-locked and
+filled by asynchronous copies on CUDA) to a writer thread
+(:class:`analysis.trace_async.AsyncTraceWriter`) that compresses and writes them. Long prompts run
 in chunks of ``chunk_tokens`` tokens with the model's KV cache, so memory holds one chunk's
 activations (plus the cache), never all layers' activations for the whole input.
 """
