@@ -357,7 +357,8 @@ def _pooled(rows: Iterable[Mapping[str, Any]], where: str) -> list[tuple[Workloa
     for items in groups.values():
         w, r = items[0][0], items[0][4]
         med = [float(np.median([it[i] for it in items])) for i in (1, 2, 3)]
-        out.append((w, med[0], med[1], med[2], dict(r, repeats=str(len(items)))))
+        n = sum(int(it[4].get("repeats") or 1) for it in items)      # pooling pooled rows keeps the count
+        out.append((w, med[0], med[1], med[2], dict(r, repeats=str(n))))
     return out
 
 

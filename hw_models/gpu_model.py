@@ -112,6 +112,11 @@ def call_power_w(gpu: GPUSpec, t_compute, t_memory, t_elementwise, t_total):
     return gpu.idle_w + (gpu.tdp_w - gpu.idle_w) * frac
 
 
+def _prefill_profile(reg: Regime, mode: str, dtype: str) -> dict[str, float]:
+    """The kernel profile that prices a bf16 prefill in ``reg`` ({} when none applies)."""
+    return kernel_profile(reg.kernel_profile) if reg.kernel_profile and mode == "prefill" and dtype == "bf16" else {}
+
+
 def call_times(gpu: GPUSpec, reg: Regime, shape: ModelShape, work: dict, mode: str, batch: int, prompt_len: int,
                dtype: str = "bf16") -> dict[str, float | bool]:
     """The parts of one call's time (s): ``t_compute_s`` (kernel profile for a profiled prefill,
@@ -120,13 +125,13 @@ def call_times(gpu: GPUSpec, reg: Regime, shape: ModelShape, work: dict, mode: s
     ``profiled`` (whether the compute time came from the profile)."""
     g = reg.gpu(gpu)
     t_c, t_m = roofline(g, work["flops"], work["bytes"], dtype)
-    profile = kernel_profile(reg.kernel_profile) if reg.kernel_profile and mode == "prefill" and dtype == "bf16" else {}
+    profile = _prefill_profile(reg, mode, dtype)
     if profile:
         head, _ = roofline(g, work["lm_head_flops"], 0.0, dtype)
         t_c = profiled_prefill_s(shape, batch, prompt_len, profile) + head
     t_e = 0.0
     if reg.unfused_elementwise:
-        t_e = shape.eager_elementwise_bytes(work["tokens"]) / (g.hbm_bytes_per_s * g.bandwidth_efficiency)
+        t_e = roofline(g, 0.0, shape.eager_elementwise_bytes(work["tokens"]), dtype)[1]
     return {"t_compute_s": t_c, "t_memory_s": t_m, "t_elementwise_s": t_e,
             "t_host_s": reg.host_s(shape.layers, mode), "profiled": bool(profile)}
 
@@ -253,7 +258,7 @@ def run_on_gpu(
     reg = resolve_regime(gpu, regime, host_overhead)
     gpu_used = reg.gpu(gpu)
 
-    profile = kernel_profile(reg.kernel_profile) if reg.kernel_profile and mode == "prefill" and dtype == "bf16" else {}
+    profile = _prefill_profile(reg, mode, dtype)
     per_layer = []
     for a in acts:
         w_bytes = a.in_features * a.out_features * wb
@@ -282,7 +287,7 @@ def run_on_gpu(
                                                    width["k"][blk].out_features if blk in width["k"] else 0,
                                                    width["gate"][blk].out_features if blk in width["gate"] else 0)
                  for blk, q in width["q"].items())
-        t_e = ew / (gpu_used.hbm_bytes_per_s * gpu_used.bandwidth_efficiency)
+        t_e = roofline(gpu_used, 0.0, ew, dtype)[1]
     t_lin = sum(max(t_c, t_m) for _, t_c, t_m, _, _ in per_layer)
     t_hw = t_lin + t_e
     n_dec = sum(1 for a in acts if a.role == "q") or max(1, len(acts) // 7)

@@ -213,6 +213,7 @@ def test_pool_repeats_takes_medians_per_column():
     assert float(out["eager"]["j_per_token_measured"]) == 3.5 and float(out["eager"]["s_per_token_measured"]) == 0.029
     assert float(out["eager"]["avg_power_w"]) == 131.0 and out["eager"]["repeats"] == "3"
     assert out["hf-generate"]["repeats"] == "1"
+    assert pool_repeats(pool_repeats(rows))[0]["repeats"] == "3"       # pooling again keeps the count
     with pytest.raises(ValueError, match="not a number"):
         pool_repeats([dict(rows[0], avg_power_w="n/a")])
 
