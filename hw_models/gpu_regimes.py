@@ -185,12 +185,13 @@ def get_regime(gpu: GPUSpec, name: str) -> Regime:
 _fitted(Regime("eager", "h100_sxm", host_s_per_layer=0.7411e-3, decode_host_s_per_layer=0.6034e-3,
                memory_power_fraction=0.656, energy_spread=(0.868, 1.240), time_spread=(1.0, 1.167),
                calibrated=True, source=_H100, kernel_profile="H200", unfused_elementwise=True))
-# H200: the 30 eager rows of four runs on 2026-12-02 (SmolLM2-135M-arch, Qwen2.5-0.5B-shape and
+# H200: the 69 eager rows of six runs on 2026-12-02 (SmolLM2-135M-arch, Qwen2.5-0.5B-shape and
 # Qwen2.5-7B-shape; prefill 1024 / 4096 at batch 1 / 16, decode 128 at 1024, batch 1 / 16; 18
-# workloads, decode ones measured three times): host time on that VM drifted by up to 1.5x between
-# runs minutes apart, hence the spreads (docs/gpu-regimes.md)
-_fitted(Regime("eager", "h200_sxm", host_s_per_layer=0.9284e-3, decode_host_s_per_layer=0.9755e-3,
-               memory_power_fraction=1.0, energy_spread=(0.790, 1.277), time_spread=(0.748, 1.266),
+# workloads; the host probes and the host-bound targets repeated 4-13 times in interleaved rounds,
+# benchmarks/gpu_probe_rounds.sh): host time on that VM drifted by up to 1.9x between runs minutes
+# apart, hence the spreads (docs/gpu-regimes.md)
+_fitted(Regime("eager", "h200_sxm", host_s_per_layer=0.7690e-3, decode_host_s_per_layer=0.7507e-3,
+               memory_power_fraction=0.862, energy_spread=(0.863, 1.374), time_spread=(0.927, 1.323),
                calibrated=True, source=_H200, kernel_profile="H200", unfused_elementwise=True))
 # FITTED as above to the 30 H200 transformers-generate rows (2026-12-02), same workloads
 _fitted(Regime("hf-generate", "h200_sxm", host_s_per_layer=0.8524e-3, decode_host_s_per_layer=0.8787e-3,

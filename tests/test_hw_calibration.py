@@ -197,11 +197,16 @@ def test_h200_rows_cover_both_regimes_and_the_issue_workloads(all_rows):
         assert {r["workload"] for r in rows} == want, regime
         for r in rows:
             assert r["driver"] == "580.159.04" and r["torch_version"].startswith("2.11") and r["date"].startswith("2026-12-02")
-        # every decode workload of SmolLM2 and the 7B was measured three times (runs 2-4)
+        # every decode workload of SmolLM2 and the 7B was measured at least three times (runs 2-4); in
+        # eager, the probes and the host-bound targets again in the interleaved rounds (4-11 repeats)
         pooled = {r["workload"]: int(r["repeats"]) for r in pool_repeats(rows)}
         for m in (S, Q):
             for b in (1, 16):
-                assert pooled[f"{m}/decode128@1024/b{b}"] == 3
+                assert pooled[f"{m}/decode128@1024/b{b}"] >= 3
+        if regime == "eager":
+            for w in (f"{S}/prefill1024/b1", f"{S}/prefill4096/b1", f"{S}/decode128@1024/b1",
+                      f"{Q}/decode128@1024/b1", f"{Q}/decode128@1024/b16", f"{Q05}/prefill4096/b1"):
+                assert pooled[w] >= 4, w
 
 
 def test_pool_repeats_takes_medians_per_column():
@@ -259,19 +264,18 @@ def test_fitted_regimes_are_the_fits_of_the_rows_and_their_ranges_cover_them(all
 # training rows; prefill compute comes from the GPU's kernel profile (measured without any model);
 # the host profile of the predicted machine comes from its own SmolLM2 probe rows (prefill 1024,
 # decode b1, repeats pooled), which are not scored. Target |error| < 30 % on J/token and s/token.
-# The misses below are measured limits: each must stay a miss (an improved model has to shorten
-# the list), every other workload is held to 30 %. All four are host-bound eager rows on the H200
-# VM predicted from that VM's probe, whose own repeats spread 20.0-30.9 ms (decode b1) and
-# 23.1-32.6 ms (prefill 1024) within one morning; each misses on time by 32-34 %, within 30 % on J.
+# KNOWN_MISSES holds measured limits (empty since the interleaved probe rounds of 2026-12-02,
+# benchmarks/gpu_probe_rounds.sh: the four host-bound H200 rows that missed by 32-34 % on time came
+# within 25 % once the probe and the targets were each the median of 4-13 repeats): a workload listed
+# must stay a miss (an improved model has to shorten the list), every other one is held to 30 %.
 CASES = OUT_OF_SAMPLE_CASES
-Q_DEC_B16, S_PRE4K = f"{Q}/decode128@1024/b16", f"{S}/prefill4096/b1"
 KNOWN_MISSES = {
-    "eager H100->H200": {Q_DEC_B16, S_PRE4K},
+    "eager H100->H200": set(),
     "eager H200->H100": set(),
     "eager H100 smollm2->7b": set(),
     "eager H100 7b->smollm2": set(),
-    "eager H200 smollm2->7b": {Q_DEC_B16},
-    "eager H200 7b->smollm2": {S_PRE4K},
+    "eager H200 smollm2->7b": set(),
+    "eager H200 7b->smollm2": set(),
     "hf-generate H200 smollm2->7b": set(),
     "hf-generate H200 7b->smollm2": set(),
 }
@@ -305,15 +309,15 @@ def test_host_profile_is_the_probe_and_docs_hold_the_generated_table(all_rows):
     with pytest.raises(ValueError, match="no host probe row"):
         host_profile([r for r in h100 if r["workload"] != PROBE_DECODE])
     res = out_of_sample(all_rows)
-    assert len(res) == 44 and sum(r["within"] for r in res) == 44 - sum(map(len, KNOWN_MISSES.values())) == 40
+    assert len(res) == 44 and sum(r["within"] for r in res) == 44 - sum(map(len, KNOWN_MISSES.values())) == 44
     doc = (ROOT / "docs" / "gpu-regimes.md").read_text(encoding="utf-8")
     assert out_of_sample_markdown(res) in doc          # docs/gpu-regimes.md holds the table the code makes
 
 
 # README quotes H200 decode at batch 1 (1024-token prompt) per regime: J/token [low, high]
-README_H200 = {("smollm2", "hardware"): "0.040 [0.028, 0.065]", ("smollm2", "eager"): "3.7\n  [2.9, 4.7]",
+README_H200 = {("smollm2", "hardware"): "0.040 [0.028, 0.065]", ("smollm2", "eager"): "2.8\n  [2.4, 3.9]",
                ("smollm2", "hf-generate"): "3.3 [2.8, 4.6]", ("qwen7b", "hardware"): "1.95\n  [1.36, 3.11]",
-               ("qwen7b", "eager"): "5.5 [4.4, 7.0]", ("qwen7b", "hf-generate"): "5.2 [4.4, 7.3]"}
+               ("qwen7b", "eager"): "4.4 [3.8, 6.1]", ("qwen7b", "hf-generate"): "5.2 [4.4, 7.3]"}
 
 
 @pytest.mark.parametrize("key", sorted(README_H200))
