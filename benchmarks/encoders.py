@@ -5,6 +5,8 @@ Printed, all measured in this run on this machine, repeats interleaved (one call
 variant per round, so load swings hit all of them alike), best and median of the rounds:
   * ``copy``: a memory copy of the int8 train's size into a reused buffer (torch
     ``copy_``, the same thread count as the kernels): the physical floor;
+  * ``fcopy``: the same copy into a buffer allocated on every call (``torch.empty_like`` +
+    ``copy_``): the floor of ``fresh`` (on CPU it pays the first touch of new pages too);
   * ``reuse``: ``encoders.encode(..., out=train)`` + ``encoders.decode(..., out=counts)``
     into buffers reused across calls, as the copy reuses its own: the like-for-like ratio;
   * ``fresh``: ``encode`` + ``decode`` allocating their outputs on every call (on CPU the
@@ -13,7 +15,8 @@ variant per round, so load swings hit all of them alike), best and median of the
     step, as the reference's dense tensors (how many times slower than ``fresh``);
   * bytes of the int8 train and of the bit-packed form against the float32 train.
 Ratios over the copy: best over best, and the median of the rounds' own ratios (each call
-over the copy timed just before it, so both saw the same load on a shared machine).
+over the copy timed just before it, so both saw the same load on a shared machine);
+``fresh/fcopy`` likewise over the fresh-buffer copy.
 Each call runs everything the public functions do: the counts' min/max (default T, range
 check), the spike-value check of decode and the kernels (numba on CPU, Triton on CUDA when
 importable, else the torch step loops).
@@ -144,8 +147,9 @@ def main() -> None:
           f"{env['threads']} threads, {env['date_utc']} UTC, load average {env['load_avg']}"
           + (f", Triton block {env['triton_block']} x {env['triton_warps']} warps" if "triton_block" in env else ""))
     print(f"{args.repeat} interleaved rounds; times in ms as best / median; ratios are time over the copy's")
-    print(f"{'scheme':15s} {'T':>3s} {'copy ms':>13s} {'reuse ms':>13s} {'fresh ms':>13s} "
-          f"{'reuse/copy':>11s} {'fresh/copy':>11s} {'loop/fresh':>10s} {'int8 MB':>8s} {'packed MB':>9s}")
+    print(f"{'scheme':15s} {'T':>3s} {'copy ms':>13s} {'fcopy ms':>13s} {'reuse ms':>13s} {'fresh ms':>13s} "
+          f"{'reuse/copy':>11s} {'fresh/copy':>11s} {'fresh/fcopy':>11s} {'loop/fresh':>10s} {'int8 MB':>8s} "
+          f"{'packed MB':>9s}")
     rows = []
     for scheme in args.schemes:
         T = E.default_steps(counts, scheme)
@@ -162,28 +166,33 @@ def main() -> None:
         def fresh() -> None:
             E.decode(E.encode(counts, scheme), scheme)
 
-        t = interleaved({"copy": lambda: dst.copy_(src), "reuse": reuse, "fresh": fresh}, args.repeat, cuda)
+        t = interleaved({"copy": lambda: dst.copy_(src), "reuse": reuse, "fcopy": lambda: torch.empty_like(src).copy_(src),
+                         "fresh": fresh}, args.repeat, cuda)
         t_loop = interleaved({"loop": lambda: loop_baseline(counts, scheme, T)}, max(1, args.repeat // 2), cuda)["loop"]
         # correctness of what was timed
         assert torch.equal(back.long(), counts.long()) and torch.equal(E.decode(E.encode(counts, scheme), scheme), back)
         assert torch.equal(loop_baseline(counts, scheme, T).long(), counts.long())
         bit_packable = E.get_scheme(scheme).spike_values[1] == 1
         packed_mb = E.pack_spikes(train).nbytes / 1e6 if not cuda and bit_packable else float("nan")
-        (cb, cm), (rb, _), (fb, _) = (_best_med(t[k]) for k in ("copy", "reuse", "fresh"))
+        (cb, cm), (rb, _), (fb, _), (fcb, fcm) = (_best_med(t[k]) for k in ("copy", "reuse", "fresh", "fcopy"))
         # per round: each call over the copy timed just before it (the same load)
         r_reuse = statistics.median(r / c for r, c in zip(t["reuse"], t["copy"]))
         r_fresh = statistics.median(f / c for f, c in zip(t["fresh"], t["copy"]))
-        row = {"scheme": scheme, "T": T, "copy_s": t["copy"], "reuse_s": t["reuse"], "fresh_s": t["fresh"],
-               "loop_s": t_loop, "reuse_over_copy": [rb / cb, r_reuse], "fresh_over_copy": [fb / cb, r_fresh],
+        r_fresh_f = statistics.median(f / c for f, c in zip(t["fresh"], t["fcopy"]))
+        row = {"scheme": scheme, "T": T, "copy_s": t["copy"], "fresh_copy_s": t["fcopy"], "reuse_s": t["reuse"],
+               "fresh_s": t["fresh"], "loop_s": t_loop, "reuse_over_copy": [rb / cb, r_reuse],
+               "fresh_over_copy": [fb / cb, r_fresh], "fresh_over_fresh_copy": [fb / fcb, r_fresh_f],
                "int8_mb": train.numel() / 1e6, "packed_mb": packed_mb}
         rows.append(row)
         rm, fm = statistics.median(t["reuse"]), statistics.median(t["fresh"])
-        print(f"{scheme:15s} {T:3d} {cb * 1e3:6.2f}/{cm * 1e3:6.2f} {rb * 1e3:6.2f}/{rm * 1e3:6.2f} "
-              f"{fb * 1e3:6.2f}/{fm * 1e3:6.2f} {rb / cb:5.2f}/{r_reuse:5.2f} {fb / cb:5.2f}/{r_fresh:5.2f} "
+        print(f"{scheme:15s} {T:3d} {cb * 1e3:6.2f}/{cm * 1e3:6.2f} {fcb * 1e3:6.2f}/{fcm * 1e3:6.2f} "
+              f"{rb * 1e3:6.2f}/{rm * 1e3:6.2f} {fb * 1e3:6.2f}/{fm * 1e3:6.2f} {rb / cb:5.2f}/{r_reuse:5.2f} "
+              f"{fb / cb:5.2f}/{r_fresh:5.2f} {fb / fcb:5.2f}/{r_fresh_f:5.2f} "
               f"{min(t_loop) / fb:9.1f}x {train.numel() / 1e6:8.0f} {packed_mb:9.1f}")
         del train, back, src, dst
     print("reuse/copy, fresh/copy: encode+decode time over a copy of the int8 train (goal <= 3x): best over best /")
     print("median of the rounds' ratios (each call over the copy timed just before it, under the same load);")
+    print("fresh/fcopy: fresh calls over a copy into a buffer allocated on each call, likewise;")
     print("loop/fresh: how many times faster than the per-step float32 loop (goal >= 3x).")
     if args.json:
         with open(args.json, "w") as f:

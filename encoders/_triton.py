@@ -9,10 +9,20 @@ writes the counts; a program that saw a bad value raises a flag, which the host 
 (the reference path then names the value). Arithmetic is 32-bit where every value fits
 (counts of at most 2 bytes, shifts below 31), else 64-bit.
 
+Encode can also find the counts' range in the same pass (``extremes=True``; with ``T = 0``
+it is a min/max kernel alone): each program reduces its block and raises two words with
+``atomic_max``, read back once. Neither the range words nor decode's flag are cleared
+between calls (a clearing launch costs as much as the read-back): every call stamps its
+own number (``epoch``) into the high bits, so a word from an earlier call never wins, and
+the host keeps one pair of words per thread and device (calls of one thread are
+sequential: each reads its words back before returning).
+
 Triton ships with the CUDA builds of torch; without it (or without CUDA) the torch path
 runs. Tests run these kernels on CPU tensors under ``TRITON_INTERPRET=1``.
 """
 from __future__ import annotations
+
+import threading
 
 import torch
 
@@ -28,6 +38,8 @@ except ImportError:  # pragma: no cover - CPU-only torch builds
 BLOCK = 2048  # slots per program: 8 KB of int32 counts or 2 KB per int8 plane
 NUM_WARPS = 4
 MAX_T_CHUNK = 64  # steps per program (a long rate train spreads over a second grid axis)
+EPOCH_BITS = 32  # range words: call number << 32 | the value offset into [0, 2**32)
+MAX_EPOCH = 2**31 - 2  # epochs are int32 kernel arguments; after this many calls the words are cleared once
 
 if triton is not None:
     # Kernels read only constexpr globals: the modes, as constexpr copies.
@@ -39,9 +51,10 @@ if triton is not None:
     GRADED = tl.constexpr(_modes.GRADED)
 
     # ``n`` stays specialized: a multiple of 16 lets the planes' loads and stores be 16-byte vectors.
-    @triton.jit(do_not_specialize=["T", "msb", "t_chunk"])
-    def _encode_kernel(c_ptr, out_ptr, n, T, msb, t_chunk,
-                       MODE: tl.constexpr, WIDE: tl.constexpr, BLOCK: tl.constexpr):  # pragma: no cover - compiled
+    @triton.jit(do_not_specialize=["T", "msb", "t_chunk", "epoch"])
+    def _encode_kernel(c_ptr, out_ptr, ext_ptr, n, T, msb, t_chunk, epoch,
+                       MODE: tl.constexpr, WIDE: tl.constexpr, EXTREMES: tl.constexpr,
+                       BLOCK: tl.constexpr):  # pragma: no cover - compiled
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         inside = offs < n
         v = tl.load(c_ptr + offs, mask=inside, other=0)
@@ -49,6 +62,15 @@ if triton is not None:
             v = v.to(tl.int64)
         else:
             v = v.to(tl.int32)
+        if EXTREMES:  # counts of at most 4 bytes: ext = [max word, min word], each epoch << 32 | offset value
+            if tl.program_id(1) == 0:
+                w = v.to(tl.int64)
+                stamp = epoch.to(tl.int64) << 32
+                top = stamp + (tl.max(tl.where(inside, w, -2147483648), axis=0) + 2147483648)
+                bottom = stamp + (2147483647 - tl.min(tl.where(inside, w, 2147483647), axis=0))
+                # Most blocks raise neither word: read first, so few atomics meet on the two words.
+                tl.atomic_max(ext_ptr, top, mask=top > tl.load(ext_ptr))
+                tl.atomic_max(ext_ptr + 1, bottom, mask=bottom > tl.load(ext_ptr + 1))
         neg = v < 0
         a = tl.where(neg, -v, v)  # |c| (in range: at most 2**62, or 2**15 in 32-bit words)
         x = a + (a >> 1)  # NAF: digit k = bit k of x minus bit k + 1 of |c|
@@ -73,8 +95,8 @@ if triton is not None:
                 d = (v >> k) & 1
             tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside)
 
-    @triton.jit(do_not_specialize=["T", "msb", "lo", "hi"])
-    def _decode_kernel(s_ptr, acc_ptr, bad_ptr, n, T, msb, lo, hi,
+    @triton.jit(do_not_specialize=["T", "msb", "lo", "hi", "epoch"])
+    def _decode_kernel(s_ptr, acc_ptr, bad_ptr, n, T, msb, lo, hi, epoch,
                        MODE: tl.constexpr, WIDE: tl.constexpr, BLOCK: tl.constexpr):  # pragma: no cover - compiled
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         inside = offs < n
@@ -95,7 +117,7 @@ if triton is not None:
                 acc = acc * 2 + v
         tl.store(acc_ptr + offs, acc.to(acc_ptr.dtype.element_ty), mask=inside)
         seen = tl.max(bad, axis=0)
-        tl.store(bad_ptr, seen, mask=seen > 0)  # every writer writes 1: no race to lose
+        tl.store(bad_ptr, epoch, mask=seen > 0)  # every writer writes this call's number: no race to lose
 
 
 def available() -> bool:
@@ -103,19 +125,74 @@ def available() -> bool:
     return triton is not None
 
 
-def encode_triton(c: torch.Tensor, mode: int, T: int, msb_first: bool, out: torch.Tensor | None = None) -> torch.Tensor:
-    """int8 train ``[T, *c.shape]`` of validated, in-range integer counts ``c`` (as the
-    reference step loop writes it), into ``out`` (contiguous int8 on c's device) if given."""
+class _Words:
+    """One thread's range words and bad-value flag on one device, and its call counter."""
+
+    __slots__ = ("ext", "flag", "dummy", "epoch")
+
+    def __init__(self, device: torch.device) -> None:
+        self.ext = torch.zeros(2, dtype=torch.int64, device=device)
+        self.flag = torch.zeros(1, dtype=torch.int32, device=device)
+        self.dummy = torch.zeros(16, dtype=torch.int8, device=device)  # a train pointer for T = 0
+        self.epoch = 0
+
+    def next_epoch(self) -> int:
+        """A number no earlier call on these words used (words cleared when they run out)."""
+        if self.epoch >= MAX_EPOCH:
+            self.ext.zero_()
+            self.flag.zero_()
+            self.epoch = 0
+        self.epoch += 1
+        return self.epoch
+
+
+_LOCAL = threading.local()
+
+
+def _words(device: torch.device) -> _Words:
+    per = getattr(_LOCAL, "words", None)
+    if per is None:
+        per = _LOCAL.words = {}
+    w = per.get(device)
+    if w is None:
+        w = per[device] = _Words(device)
+    return w
+
+
+def extremes_fit(c: torch.Tensor) -> bool:
+    """Whether :func:`encode_triton` can find the range of ``c`` (counts of at most 4 bytes)."""
+    return c.element_size() <= 4 and not c.is_floating_point()
+
+
+def encode_triton(c: torch.Tensor, mode: int, T: int, msb_first: bool, out: torch.Tensor | None = None,
+                  extremes: bool = False) -> torch.Tensor | tuple[torch.Tensor, int, int]:
+    """int8 train ``[T, *c.shape]`` of integer counts ``c`` (as the reference step loop
+    writes it for in-range counts; any counts are safe), into ``out`` (contiguous int8 on
+    c's device) if given. With ``extremes`` (counts of at most 4 bytes, see
+    :func:`extremes_fit`), returns ``(train, min, max)``: the counts' range found in the
+    same pass, read back once ((0, 0) when empty); ``T = 0`` then makes it a min/max pass."""
     flat = c.contiguous().reshape(-1)
     n = flat.numel()
     if out is None:
         out = torch.empty((T,) + tuple(c.shape), dtype=torch.int8, device=c.device)
-    if n and T:
-        t_chunk = min(T, MAX_T_CHUNK)
-        grid = (triton.cdiv(n, BLOCK), triton.cdiv(T, t_chunk))
+    if extremes and not extremes_fit(flat):
+        raise ValueError(f"the range words hold counts of at most 4 bytes, got {flat.dtype}")
+    if n and (T or extremes):
+        t_chunk = max(1, min(T, MAX_T_CHUNK))
+        grid = (triton.cdiv(n, BLOCK), max(1, triton.cdiv(T, t_chunk)))
         wide = wide_words(flat.element_size(), T, mode)
-        _encode_kernel[grid](flat, out, n, T, int(msb_first), t_chunk, MODE=mode, WIDE=wide, BLOCK=BLOCK,
-                             num_warps=NUM_WARPS)
+        w = _words(c.device) if extremes else None
+        epoch = w.next_epoch() if extremes else 0
+        _encode_kernel[grid](flat, out if T else w.dummy, w.ext if extremes else flat, n, T, int(msb_first), t_chunk,
+                             epoch, MODE=mode, WIDE=wide, EXTREMES=extremes, BLOCK=BLOCK, num_warps=NUM_WARPS)
+        if extremes:
+            top, bottom = w.ext.tolist()
+            if top >> EPOCH_BITS != epoch or bottom >> EPOCH_BITS != epoch:  # pragma: no cover - a broken kernel
+                raise RuntimeError("the encode kernel did not report the counts' range")
+            mask = (1 << EPOCH_BITS) - 1
+            return out, 2**31 - 1 - (bottom & mask), (top & mask) - 2**31
+    if extremes:
+        return out, 0, 0
     return out
 
 
@@ -130,9 +207,10 @@ def decode_triton(s: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int,
     acc = torch.empty(tuple(s.shape[1:]), dtype=acc_dtype, device=s.device) if out is None else out
     if n == 0:
         return acc
-    bad = torch.zeros(1, dtype=torch.int32, device=s.device)
-    _decode_kernel[(triton.cdiv(n, BLOCK),)](flat, acc, bad, n, T, int(msb_first), lo, hi, MODE=mode,
+    w = _words(s.device)
+    epoch = w.next_epoch()
+    _decode_kernel[(triton.cdiv(n, BLOCK),)](flat, acc, w.flag, n, T, int(msb_first), lo, hi, epoch, MODE=mode,
                                              WIDE=reach >= 2**31, BLOCK=BLOCK, num_warps=NUM_WARPS)
-    if bad.item():
+    if w.flag.item() == epoch:
         return None
     return acc
