@@ -112,14 +112,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, help="CPU threads for torch and the numba kernels alike")
     ap.add_argument("--triton-block", type=int, help="slots per Triton program (default encoders._triton.BLOCK)")
     ap.add_argument("--triton-warps", type=int, help="warps per Triton program (default encoders._triton.NUM_WARPS)")
+    ap.add_argument("--triton-jit-launch", action="store_true",
+                    help="launch through Triton's JIT launcher on every call (default: cached compiled kernels)")
+    ap.add_argument("--triton-device-words", action="store_true",
+                    help="read the range words and the decode flag back from device memory (default: pinned host)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.triton_block or args.triton_warps:
+    if args.triton_block or args.triton_warps or args.triton_jit_launch or args.triton_device_words:
         from encoders import _triton
 
         _triton.BLOCK = args.triton_block or _triton.BLOCK
         _triton.NUM_WARPS = args.triton_warps or _triton.NUM_WARPS
+        _triton.FAST_LAUNCH = not args.triton_jit_launch
+        _triton.PINNED = not args.triton_device_words
     cuda = args.device.startswith("cuda")
     gen = torch.Generator().manual_seed(0)
     counts = torch.randint(0, 16, tuple(args.shape), generator=gen, dtype=torch.int16).to(args.device)
@@ -142,10 +148,13 @@ def main() -> None:
         from encoders import _triton
 
         env["triton_block"], env["triton_warps"] = _triton.BLOCK, _triton.NUM_WARPS
+        env["triton_fast_launch"], env["triton_pinned_words"] = _triton.FAST_LAUNCH, _triton.PINNED
     print(f"counts {tuple(counts.shape)} int16 in [0, 15], {n / 1e6:.1f} M values, device {args.device} "
           f"({env['device']}), torch {env['torch']}, triton {triton_v}, numba {env['numba']}, "
           f"{env['threads']} threads, {env['date_utc']} UTC, load average {env['load_avg']}"
-          + (f", Triton block {env['triton_block']} x {env['triton_warps']} warps" if "triton_block" in env else ""))
+          + (f", Triton block {env['triton_block']} x {env['triton_warps']} warps, "
+             f"{'cached' if env['triton_fast_launch'] else 'JIT'} launches, "
+             f"{'pinned' if env['triton_pinned_words'] else 'device'} words" if "triton_block" in env else ""))
     print(f"{args.repeat} interleaved rounds; times in ms as best / median; ratios are time over the copy's")
     print(f"{'scheme':15s} {'T':>3s} {'copy ms':>13s} {'fcopy ms':>13s} {'reuse ms':>13s} {'fresh ms':>13s} "
           f"{'reuse/copy':>11s} {'fresh/copy':>11s} {'fresh/fcopy':>11s} {'loop/fresh':>10s} {'int8 MB':>8s} "

@@ -14,10 +14,13 @@ each call, best / median of interleaved rounds) of:
     T: on CUDA a min/max pass first);
   * ``launch``: a kernel call on 16 counts (fixed cost of one kernel call).
 On CUDA also: ``read-back`` (``.item()`` of one word: a device-to-host copy and a wait),
-``torch launch`` (``fill_`` of one word), ``min/max kernel`` (the encode kernel at T = 0
-finding the counts' range, read back) and ``encode kernel+range`` (the train and the range
-in one pass, read back: what ``encode(..., out=)`` runs); and the device time of the
-kernels alone (CUDA events around 20 back-to-back launches, no host waits in between).
+``torch launch`` (``fill_`` of one word), ``launch jit`` (the 16-count kernel through
+Triton's JIT launcher, which ``launch`` bypasses after the first call), ``min/max kernel``
+(the encode kernel at T = 0 finding the counts' range, read back), ``encode kernel+range``
+(the train and the range in one pass, read back: what ``encode(..., out=)`` runs), the
+public calls through the JIT launcher (``jit launch``) and with the words read back from
+device memory instead of pinned host memory (``device words``); and the device time of
+the kernels alone (CUDA events around 20 back-to-back launches, no host waits in between).
 
 Usage: python benchmarks/encoders_parts.py [--device cuda] [--rounds 20] [--schemes ...]
 """
@@ -100,11 +103,35 @@ def main() -> None:
         }
         if cuda:
             word = torch.zeros(1, dtype=torch.int32, device=args.device)
+            tiny_grid = (1, 1)
+
+            def variant(fn, fast: bool = True, pinned: bool = True):
+                """``fn`` with the JIT launcher instead of the cached kernels, or device words."""
+                def run():
+                    kern.FAST_LAUNCH = fast
+                    kern._LOCAL.words = pinned_words if pinned else device_words
+                    try:
+                        fn()
+                    finally:
+                        kern.FAST_LAUNCH, kern._LOCAL.words = True, pinned_words
+                return run
+
+            pinned_words = {counts.device: kern._Words(counts.device)}
+            kern.PINNED = False
+            device_words = {counts.device: kern._Words(counts.device)}
+            kern.PINNED = True
+            kern._LOCAL.words = pinned_words
             parts.update({
                 "read-back": lambda: word.item(),
                 "torch launch": lambda: word.fill_(0),
+                "launch jit": lambda: kern._encode_kernel[tiny_grid](
+                    tiny, tiny_train, tiny, 16, T, 1, T, 0, mode, False, False, kern.BLOCK, num_warps=kern.NUM_WARPS),
                 "min/max kernel": lambda: kern.encode_triton(counts, mode, 0, True, extremes=True),
                 "encode kernel+range": lambda: kern.encode_triton(counts, mode, T, True, out=train, extremes=True),
+                "encode jit launch": variant(parts["encode"], fast=False),
+                "decode jit launch": variant(parts["decode"], fast=False),
+                "encode device words": variant(parts["encode"], pinned=False),
+                "decode device words": variant(parts["decode"], pinned=False),
             })
         for fn in parts.values():
             fn()

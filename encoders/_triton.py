@@ -62,15 +62,6 @@ if triton is not None:
             v = v.to(tl.int64)
         else:
             v = v.to(tl.int32)
-        if EXTREMES:  # counts of at most 4 bytes: ext = [max word, min word], each epoch << 32 | offset value
-            if tl.program_id(1) == 0:
-                w = v.to(tl.int64)
-                stamp = epoch.to(tl.int64) << 32
-                top = stamp + (tl.max(tl.where(inside, w, -2147483648), axis=0) + 2147483648)
-                bottom = stamp + (2147483647 - tl.min(tl.where(inside, w, 2147483647), axis=0))
-                # Most blocks raise neither word: read first, so few atomics meet on the two words.
-                tl.atomic_max(ext_ptr, top, mask=top > tl.load(ext_ptr))
-                tl.atomic_max(ext_ptr + 1, bottom, mask=bottom > tl.load(ext_ptr + 1))
         neg = v < 0
         a = tl.where(neg, -v, v)  # |c| (in range: at most 2**62, or 2**15 in 32-bit words)
         x = a + (a >> 1)  # NAF: digit k = bit k of x minus bit k + 1 of |c|
@@ -94,25 +85,41 @@ if triton is not None:
             else:  # BITS_U, BITS_TWOS: the arithmetic shift gives two's-complement bits
                 d = (v >> k) & 1
             tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside)
+        # The range after the stores (they are under way while the block reduces).
+        if EXTREMES:  # counts of at most 4 bytes: ext = [max word, min word], each epoch << 32 | offset value
+            if tl.program_id(1) == 0:
+                w = v.to(tl.int64)
+                stamp = epoch.to(tl.int64) << 32
+                top = stamp + (tl.max(tl.where(inside, w, -2147483648), axis=0) + 2147483648)
+                bottom = stamp + (2147483647 - tl.min(tl.where(inside, w, 2147483647), axis=0))
+                # Most blocks raise neither word: read first, so few atomics meet on the two words.
+                tl.atomic_max(ext_ptr, top, mask=top > tl.load(ext_ptr))
+                tl.atomic_max(ext_ptr + 1, bottom, mask=bottom > tl.load(ext_ptr + 1))
 
     @triton.jit(do_not_specialize=["T", "msb", "lo", "hi", "epoch"])
     def _decode_kernel(s_ptr, acc_ptr, bad_ptr, n, T, msb, lo, hi, epoch,
                        MODE: tl.constexpr, WIDE: tl.constexpr, BLOCK: tl.constexpr):  # pragma: no cover - compiled
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         inside = offs < n
+        # T >= 1 (the host answers T = 0 itself). The most significant step first (Horner's
+        # rule); in two's complement it weighs -2**(T-1): its spike enters negated.
+        t = (1 - msb) * (T - 1)
+        v = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside, other=0)
         if WIDE:
-            acc = tl.zeros([BLOCK], dtype=tl.int64)
+            v = v.to(tl.int64)
         else:
-            acc = tl.zeros([BLOCK], dtype=tl.int32)
-        bad = tl.zeros([BLOCK], dtype=tl.int32)
-        for i in range(0, T):  # from the most significant step (Horner's rule)
+            v = v.to(tl.int32)
+        bad = ((v < lo) | (v > hi)).to(tl.int32)
+        if MODE == BITS_TWOS:
+            acc = -v
+        else:
+            acc = v
+        for i in range(1, T):
             t = msb * i + (1 - msb) * (T - 1 - i)
             v = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside, other=0).to(acc.dtype)
             bad = bad | ((v < lo) | (v > hi)).to(tl.int32)
             if MODE == RATE_U or MODE == RATE_S or MODE == GRADED:
                 acc = acc + v
-            elif MODE == BITS_TWOS:  # the most significant step weighs -2**(T-1)
-                acc = acc * 2 + tl.where(i == 0, -v, v)
             else:
                 acc = acc * 2 + v
         tl.store(acc_ptr + offs, acc.to(acc_ptr.dtype.element_ty), mask=inside)
@@ -125,15 +132,27 @@ def available() -> bool:
     return triton is not None
 
 
+# Read-backs through pinned host memory: the decode flag is written by the kernel straight
+# into it (mapped, so no copy), the range words are copied into it; then one wait on the
+# stream. False: ``.item()`` / ``.tolist()`` of device words (a pageable copy and a wait).
+PINNED = True
+
+
 class _Words:
     """One thread's range words and bad-value flag on one device, and its call counter."""
 
-    __slots__ = ("ext", "flag", "dummy", "epoch")
+    __slots__ = ("ext", "ext_host", "flag", "dummy", "epoch", "pinned")
 
     def __init__(self, device: torch.device) -> None:
         self.ext = torch.zeros(2, dtype=torch.int64, device=device)
-        self.flag = torch.zeros(1, dtype=torch.int32, device=device)
         self.dummy = torch.zeros(16, dtype=torch.int8, device=device)  # a train pointer for T = 0
+        self.pinned = PINNED and device.type == "cuda"
+        if self.pinned:
+            self.ext_host = torch.zeros(2, dtype=torch.int64, pin_memory=True)
+            self.flag = torch.zeros(1, dtype=torch.int32, pin_memory=True)
+        else:
+            self.ext_host = None
+            self.flag = torch.zeros(1, dtype=torch.int32, device=device)
         self.epoch = 0
 
     def next_epoch(self) -> int:
@@ -145,8 +164,29 @@ class _Words:
         self.epoch += 1
         return self.epoch
 
+    def range_words(self) -> list[int]:
+        """The two range words, read back once the queued kernels are done."""
+        if not self.pinned:
+            return self.ext.tolist()
+        self.ext_host.copy_(self.ext, non_blocking=True)
+        torch.cuda.current_stream(self.ext.device).synchronize()
+        return self.ext_host.tolist()
+
+    def flag_word(self) -> int:
+        """The bad-value flag, once the queued kernels are done."""
+        if self.pinned:
+            torch.cuda.current_stream(self.ext.device).synchronize()
+        return int(self.flag.item())
+
 
 _LOCAL = threading.local()
+
+
+def _no_pinned() -> None:  # pragma: no cover - a driver that cannot map pinned memory
+    """Device words from now on (this thread's words are rebuilt on next use)."""
+    global PINNED
+    PINNED = False
+    _LOCAL.words = {}
 
 
 def _words(device: torch.device) -> _Words:
@@ -157,6 +197,36 @@ def _words(device: torch.device) -> _Words:
     if w is None:
         w = per[device] = _Words(device)
     return w
+
+
+# Compiled kernels by everything Triton specializes them on, launched without Triton's
+# per-call argument binding (the JIT launcher costs tens of microseconds a call on a busy
+# host). The first launch of each key goes through the JIT, which compiles and returns it.
+_COMPILED: dict[tuple, object] = {}
+FAST_LAUNCH = True
+
+
+def _int_kind(v: int, specialized: bool) -> tuple:
+    """What Triton's specialization sees of an integer argument: its width, and (when
+    specialized) whether it is 1 or a multiple of 16."""
+    width = 32 if -2**31 <= v < 2**31 else 64 if -2**63 <= v < 2**63 else 65
+    return (width, v == 1, v % 16 == 0) if specialized else (width,)
+
+
+def _launch(kernel, grid: tuple[int, int], key: tuple, args: tuple, ptrs: tuple[torch.Tensor, ...]) -> None:
+    """``kernel[grid](*args)`` (every parameter in order, constexprs included); ``key``
+    names the constexprs and specialized integers, ``ptrs`` are the tensor arguments."""
+    if FAST_LAUNCH and ptrs[0].is_cuda:
+        key = (key, NUM_WARPS, torch.cuda.current_device()) + tuple((p.dtype, p.data_ptr() % 16 == 0) for p in ptrs)
+        compiled = _COMPILED.get(key)
+        if compiled is not None:
+            compiled[grid + (1,)](*args)
+            return
+        compiled = kernel[grid](*args, num_warps=NUM_WARPS)
+        if compiled is not None and hasattr(compiled, "__getitem__") and hasattr(compiled, "packed_metadata"):
+            _COMPILED[key] = compiled
+        return
+    kernel[grid](*args, num_warps=NUM_WARPS)
 
 
 def extremes_fit(c: torch.Tensor) -> bool:
@@ -183,10 +253,12 @@ def encode_triton(c: torch.Tensor, mode: int, T: int, msb_first: bool, out: torc
         wide = wide_words(flat.element_size(), T, mode)
         w = _words(c.device) if extremes else None
         epoch = w.next_epoch() if extremes else 0
-        _encode_kernel[grid](flat, out if T else w.dummy, w.ext if extremes else flat, n, T, int(msb_first), t_chunk,
-                             epoch, MODE=mode, WIDE=wide, EXTREMES=extremes, BLOCK=BLOCK, num_warps=NUM_WARPS)
+        dest = out if T else w.dummy
+        ext = w.ext if extremes else flat
+        _launch(_encode_kernel, grid, ("encode", mode, wide, extremes, BLOCK, _int_kind(n, True), _int_kind(T, False)),
+                (flat, dest, ext, n, T, int(msb_first), t_chunk, epoch, mode, wide, extremes, BLOCK), (flat, dest, ext))
         if extremes:
-            top, bottom = w.ext.tolist()
+            top, bottom = w.range_words()
             if top >> EPOCH_BITS != epoch or bottom >> EPOCH_BITS != epoch:  # pragma: no cover - a broken kernel
                 raise RuntimeError("the encode kernel did not report the counts' range")
             mask = (1 << EPOCH_BITS) - 1
@@ -207,10 +279,19 @@ def decode_triton(s: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int,
     acc = torch.empty(tuple(s.shape[1:]), dtype=acc_dtype, device=s.device) if out is None else out
     if n == 0:
         return acc
+    if T == 0:  # no steps: every count is 0
+        return acc.zero_()
     w = _words(s.device)
     epoch = w.next_epoch()
-    _decode_kernel[(triton.cdiv(n, BLOCK),)](flat, acc, w.flag, n, T, int(msb_first), lo, hi, epoch, MODE=mode,
-                                             WIDE=reach >= 2**31, BLOCK=BLOCK, num_warps=NUM_WARPS)
-    if w.flag.item() == epoch:
+    wide = reach >= 2**31
+    try:
+        _launch(_decode_kernel, (triton.cdiv(n, BLOCK), 1), ("decode", mode, wide, BLOCK, _int_kind(n, True)),
+                (flat, acc, w.flag, n, T, int(msb_first), lo, hi, epoch, mode, wide, BLOCK), (flat, acc, w.flag))
+    except ValueError as e:  # pragma: no cover - a driver that cannot map pinned memory
+        if not w.pinned or "Pointer argument" not in str(e):
+            raise
+        _no_pinned()
+        return decode_triton(s, mode, msb_first, lo, hi, reach, acc_dtype, out)
+    if w.flag_word() == epoch:
         return None
     return acc

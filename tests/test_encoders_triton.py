@@ -152,7 +152,7 @@ def test_words_of_an_earlier_call_never_win():
     assert _triton.decode_triton(bad, _modes.BITS_SM, True, -1, 1, 3, torch.int8) is None
     assert torch.equal(_triton.decode_triton(good, _modes.BITS_SM, True, -1, 1, 3, torch.int8).cpu(),
                        narrow.cpu().to(torch.int8))
-    words = _triton._words(torch.device(DEVICE))
+    words = _triton._words(narrow.device)
     assert _triton.decode_triton(bad, _modes.BITS_SM, True, -1, 1, 3, torch.int8) is None
     words.epoch = _triton.MAX_EPOCH
     assert _triton.encode_triton(narrow, _modes.BITS_SM, 0, True, extremes=True)[1:] == (1, 3)
@@ -160,10 +160,10 @@ def test_words_of_an_earlier_call_never_win():
     assert _triton.decode_triton(good, _modes.BITS_SM, True, -1, 1, 3, torch.int8) is not None
     assert _triton.decode_triton(bad, _modes.BITS_SM, True, -1, 1, 3, torch.int8) is None
     other = []
-    worker = threading.Thread(target=lambda: other.append(_triton._words(torch.device(DEVICE))))
+    worker = threading.Thread(target=lambda: other.append(_triton._words(narrow.device)))
     worker.start()
     worker.join()
-    assert other[0] is not words and _triton._words(torch.device(DEVICE)) is words
+    assert other[0] is not words and _triton._words(narrow.device) is words
 
 
 @pytest.mark.parametrize("scheme", list(E.SCHEMES))
