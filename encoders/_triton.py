@@ -87,11 +87,10 @@ if triton is not None:
             tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside)
         # The range after the stores (they are under way while the block reduces).
         if EXTREMES:  # counts of at most 4 bytes: ext = [max word, min word], each epoch << 32 | offset value
-            if tl.program_id(1) == 0:
-                w = v.to(tl.int64)
+            if tl.program_id(1) == 0:  # reduced in the words' own width, widened once
                 stamp = epoch.to(tl.int64) << 32
-                top = stamp + (tl.max(tl.where(inside, w, -2147483648), axis=0) + 2147483648)
-                bottom = stamp + (2147483647 - tl.min(tl.where(inside, w, 2147483647), axis=0))
+                top = stamp + (tl.max(tl.where(inside, v, -2147483648), axis=0).to(tl.int64) + 2147483648)
+                bottom = stamp + (2147483647 - tl.min(tl.where(inside, v, 2147483647), axis=0).to(tl.int64))
                 # Most blocks raise neither word: read first, so few atomics meet on the two words.
                 tl.atomic_max(ext_ptr, top, mask=top > tl.load(ext_ptr))
                 tl.atomic_max(ext_ptr + 1, bottom, mask=bottom > tl.load(ext_ptr + 1))

@@ -174,7 +174,7 @@ def encode(
         else:
             train, lo, hi = gpu.encode_triton(t, mode, steps, msb, out=dest, extremes=True)
         _check_magnitude(lo, hi)
-        need = _check_counts(sch, scheme, T, lo, hi, t, max_bytes)
+        need = _check_counts(sch, scheme, T, lo, hi, t, max_bytes, sized=steps)
         if need != steps:  # T taken from out's shape, but the counts need another: as below
             _check_out(out, was_numpy, (need,) + tuple(t.shape), _train_dtype(sch), t.device)
         return out if out is not None else _wrap(train, was_numpy)
@@ -201,9 +201,10 @@ def encode(
 
 
 def _check_counts(sch: Scheme, scheme: str, T: int | None, lo: int, hi: int, t: torch.Tensor,
-                  max_bytes: int | None) -> int:
+                  max_bytes: int | None, sized: int | None = None) -> int:
     """The step count for counts ranging over [lo, hi] (default or ``T``), or ValueError: a
-    negative count for an unsigned scheme, a bad or too small ``T``, a train too large."""
+    negative count for an unsigned scheme, a bad or too small ``T``, a train too large
+    (not checked again for ``sized`` steps, checked already)."""
     sch.check_counts_sign(lo)
     if T is None:
         T = sch.steps_needed(lo, hi)
@@ -222,7 +223,8 @@ def _check_counts(sch: Scheme, scheme: str, T: int | None, lo: int, hi: int, t: 
             f"T={T} is too small for scheme {scheme!r}: value {bad} is outside [{rlo}, {rhi}]; "
             f"it needs T >= {need}"
         )
-    _check_train_size(sch, T, t, max_bytes)
+    if T != sized:
+        _check_train_size(sch, T, t, max_bytes)
     return T
 
 
