@@ -125,7 +125,8 @@ def main() -> None:
                 "read-back": lambda: word.item(),
                 "torch launch": lambda: word.fill_(0),
                 "launch jit": lambda: kern._encode_kernel[tiny_grid](
-                    tiny, tiny_train, tiny, 16, T, 1, T, 0, mode, False, False, kern.BLOCK, num_warps=kern.NUM_WARPS),
+                    tiny, tiny_train, tiny, tiny, 16, T, 1, T, 0, mode, False, False, kern.BLOCK,
+                    num_warps=kern.NUM_WARPS),
                 "min/max kernel": lambda: kern.encode_triton(counts, mode, 0, True, extremes=True),
                 "encode kernel+range": lambda: kern.encode_triton(counts, mode, T, True, out=train, extremes=True),
                 "encode jit launch": variant(parts["encode"], fast=False),
@@ -149,7 +150,8 @@ def main() -> None:
             def enc_direct(steps: int, ext: bool):
                 dest = train if steps else words.dummy
                 return lambda: kern._encode_kernel[grid + (1,)](  # noqa: E731
-                    counts, dest, words.ext if ext else counts, n, steps, 1, max(1, steps), words.next_epoch(), MODE=mode,
+                    counts, dest, words.ext if ext else counts, words.ext_host if ext else counts, n, steps, 1,
+                    max(1, steps), words.next_epoch(), MODE=mode,
                     WIDE=wide, EXTREMES=ext, BLOCK=kern.BLOCK, num_warps=kern.NUM_WARPS)
 
             dec_direct = lambda: kern._decode_kernel[grid](  # noqa: E731

@@ -52,7 +52,7 @@ if triton is not None:
 
     # ``n`` stays specialized: a multiple of 16 lets the planes' loads and stores be 16-byte vectors.
     @triton.jit(do_not_specialize=["T", "msb", "t_chunk", "epoch"])
-    def _encode_kernel(c_ptr, out_ptr, ext_ptr, n, T, msb, t_chunk, epoch,
+    def _encode_kernel(c_ptr, out_ptr, ext_ptr, res_ptr, n, T, msb, t_chunk, epoch,
                        MODE: tl.constexpr, WIDE: tl.constexpr, EXTREMES: tl.constexpr,
                        BLOCK: tl.constexpr):  # pragma: no cover - compiled
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -86,7 +86,7 @@ if triton is not None:
                 d = (v >> k) & 1
             tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside)
         # The range after the stores (they are under way while the block reduces).
-        if EXTREMES:  # counts of at most 4 bytes: ext = [max word, min word], each epoch << 32 | offset value
+        if EXTREMES:  # counts of at most 4 bytes: ext = [max word, min word, ticket], words epoch << 32 | value
             if tl.program_id(1) == 0:  # reduced in the words' own width, widened once
                 stamp = epoch.to(tl.int64) << 32
                 top = stamp + (tl.max(tl.where(inside, v, -2147483648), axis=0).to(tl.int64) + 2147483648)
@@ -94,6 +94,13 @@ if triton is not None:
                 # Most blocks raise neither word: read first, so few atomics meet on the two words.
                 tl.atomic_max(ext_ptr, top, mask=top > tl.load(ext_ptr))
                 tl.atomic_max(ext_ptr + 1, bottom, mask=bottom > tl.load(ext_ptr + 1))
+                # The last program to take a ticket (ext[2]) sees every other program's words
+                # (acquire-release atomics), copies them to res (host memory when pinned, so
+                # the host reads them without a copy) and puts the ticket counter back to 0.
+                if tl.atomic_add(ext_ptr + 2, 1) == tl.num_programs(0) - 1:
+                    tl.store(res_ptr, tl.atomic_add(ext_ptr, 0))
+                    tl.store(res_ptr + 1, tl.atomic_add(ext_ptr + 1, 0))
+                    tl.atomic_xchg(ext_ptr + 2, 0)
 
     @triton.jit(do_not_specialize=["T", "msb", "lo", "hi", "epoch"])
     def _decode_kernel(s_ptr, acc_ptr, bad_ptr, n, T, msb, lo, hi, epoch,
@@ -143,14 +150,14 @@ class _Words:
     __slots__ = ("ext", "ext_host", "flag", "dummy", "epoch", "pinned")
 
     def __init__(self, device: torch.device) -> None:
-        self.ext = torch.zeros(2, dtype=torch.int64, device=device)
+        self.ext = torch.zeros(5, dtype=torch.int64, device=device)  # max, min, ticket; res (unpinned)
         self.dummy = torch.zeros(16, dtype=torch.int8, device=device)  # a train pointer for T = 0
         self.pinned = PINNED and device.type == "cuda"
         if self.pinned:
             self.ext_host = torch.zeros(2, dtype=torch.int64, pin_memory=True)
             self.flag = torch.zeros(1, dtype=torch.int32, pin_memory=True)
         else:
-            self.ext_host = None
+            self.ext_host = self.ext[3:]
             self.flag = torch.zeros(1, dtype=torch.int32, device=device)
         self.epoch = 0
 
@@ -158,18 +165,22 @@ class _Words:
         """A number no earlier call on these words used (words cleared when they run out)."""
         if self.epoch >= MAX_EPOCH:
             self.ext.zero_()
+            self.ext_host.zero_()
             self.flag.zero_()
             self.epoch = 0
         self.epoch += 1
         return self.epoch
 
-    def range_words(self) -> list[int]:
-        """The two range words, read back once the queued kernels are done."""
-        if not self.pinned:
-            return self.ext.tolist()
-        self.ext_host.copy_(self.ext, non_blocking=True)
-        torch.cuda.current_stream(self.ext.device).synchronize()
-        return self.ext_host.tolist()
+    def range_words(self, epoch: int) -> list[int]:
+        """The two range words of call ``epoch``, read back once the queued kernels are done
+        (from the words the last program wrote; from the device words, should those lack
+        this call's stamp)."""
+        if self.pinned:
+            torch.cuda.current_stream(self.ext.device).synchronize()
+        words = self.ext_host.tolist()
+        if words[0] >> EPOCH_BITS != epoch or words[1] >> EPOCH_BITS != epoch:  # pragma: no cover - defensive
+            words = self.ext[:2].tolist()
+        return words
 
     def flag_word(self) -> int:
         """The bad-value flag, once the queued kernels are done."""
@@ -253,11 +264,12 @@ def encode_triton(c: torch.Tensor, mode: int, T: int, msb_first: bool, out: torc
         w = _words(c.device) if extremes else None
         epoch = w.next_epoch() if extremes else 0
         dest = out if T else w.dummy
-        ext = w.ext if extremes else flat
+        ext, res = (w.ext, w.ext_host) if extremes else (flat, flat)
         _launch(_encode_kernel, grid, ("encode", mode, wide, extremes, BLOCK, _int_kind(n, True), _int_kind(T, False)),
-                (flat, dest, ext, n, T, int(msb_first), t_chunk, epoch, mode, wide, extremes, BLOCK), (flat, dest, ext))
+                (flat, dest, ext, res, n, T, int(msb_first), t_chunk, epoch, mode, wide, extremes, BLOCK),
+                (flat, dest, ext, res))
         if extremes:
-            top, bottom = w.range_words()
+            top, bottom = w.range_words(epoch)
             if top >> EPOCH_BITS != epoch or bottom >> EPOCH_BITS != epoch:  # pragma: no cover - a broken kernel
                 raise RuntimeError("the encode kernel did not report the counts' range")
             mask = (1 << EPOCH_BITS) - 1

@@ -154,6 +154,9 @@ def test_words_of_an_earlier_call_never_win():
                        narrow.cpu().to(torch.int8))
     words = _triton._words(narrow.device)
     assert _triton.decode_triton(bad, _modes.BITS_SM, True, -1, 1, 3, torch.int8) is None
+    long, lo, hi = _triton.encode_triton(narrow, _modes.RATE_U, 130, True, extremes=True)  # 3 chunks of steps
+    assert (lo, hi) == (1, 3) and torch.equal(long, _triton.encode_triton(narrow, _modes.RATE_U, 130, True))
+    assert int(words.ext[2]) == 0, "the last program puts the ticket counter back"
     words.epoch = _triton.MAX_EPOCH
     assert _triton.encode_triton(narrow, _modes.BITS_SM, 0, True, extremes=True)[1:] == (1, 3)
     assert words.epoch == 1
@@ -275,11 +278,11 @@ from triton.compiler import ASTSource
 from encoders import _triton as K
 if "nvidia" not in backends:
     print(json.dumps(None)); sys.exit()
-ENC = {"c_ptr": "*i16", "out_ptr": "*i8", "ext_ptr": "*i64", "n": "i32", "T": "i32", "msb": "i32",
-       "t_chunk": "i32", "epoch": "i32"}
+ENC = {"c_ptr": "*i16", "out_ptr": "*i8", "ext_ptr": "*i64", "res_ptr": "*i64", "n": "i32", "T": "i32",
+       "msb": "i32", "t_chunk": "i32", "epoch": "i32"}
 SIGS = {
-    "encode": (K._encode_kernel, ENC, (0, 1, 2, 3), {"EXTREMES": False}),
-    "encode-extremes": (K._encode_kernel, ENC, (0, 1, 2, 3), {"EXTREMES": True}),
+    "encode": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": False}),
+    "encode-extremes": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": True}),
     "decode": (K._decode_kernel, {"s_ptr": "*i8", "acc_ptr": "*i8", "bad_ptr": "*i32", "n": "i32", "T": "i32",
                                   "msb": "i32", "lo": "i32", "hi": "i32", "epoch": "i32"}, (0, 1, 2, 3), {}),
 }
@@ -324,10 +327,12 @@ def test_kernels_compile_for_hopper_with_16_byte_memory_access(kernel, mode, wid
     """The interpreted source also compiles for sm_90 (the interpreter is lenient, e.g. about
     non-constexpr globals); with planes of a multiple of 16 slots, every global load and
     store of counts and train is a 16-byte vector (the other accesses are the flag word and,
-    with the range, the two range words: one 8-byte load and one 64-bit atomic max each)."""
+    with the range, the range words: an 8-byte load and a 64-bit atomic max each, the
+    ticket's atomic add and exchange, and the last program's two 8-byte result stores)."""
     loads, stores, atomics = hopper_ptx[f"{kernel}-{mode}-{wide}"]
     extremes = kernel == "encode-extremes"
     assert loads and set(loads) - ({"ld.global.b64"} if extremes else set()) <= {"ld.global.v4.b32"}, loads
-    assert stores and set(stores) - {"st.global.b32"} <= {"st.global.v4.b32"}, stores
-    assert "st.global.v4.b32" in stores
-    assert set(atomics) == ({"atom.global.gpu.acq_rel.max.s64"} if extremes else set()), atomics
+    assert stores and set(stores) - {"st.global.b32", "st.global.b64"} <= {"st.global.v4.b32"}, stores
+    assert "st.global.v4.b32" in stores and ("st.global.b64" in stores) == extremes
+    assert {a.split(".")[-2] for a in atomics} == ({"max", "add", "exch"} if extremes else set()), atomics
+    assert all(".acq_rel." in a for a in atomics), atomics
