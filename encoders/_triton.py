@@ -11,11 +11,15 @@ writes the counts; a program that saw a bad value raises a flag, which the host 
 
 Encode can also find the counts' range in the same pass (``extremes=True``; with ``T = 0``
 it is a min/max kernel alone): each program reduces its block and raises two words with
-``atomic_max``, read back once. Neither the range words nor decode's flag are cleared
-between calls (a clearing launch costs as much as the read-back): every call stamps its
-own number (``epoch``) into the high bits, so a word from an earlier call never wins, and
-the host keeps one pair of words per thread and device (calls of one thread are
-sequential: each reads its words back before returning).
+``atomic_max``; the last program (a ticket counter) copies them to pinned host memory,
+where decode's kernel writes its flag too, so the host reads both after one wait on the
+stream, with no copy launched. Neither the range words nor the flag are cleared between
+calls (a clearing launch costs as much as the read-back): every call stamps its own number
+(``epoch``) into them, so a word from an earlier call never wins, and the host keeps one
+set of words per thread and device (calls of one thread are sequential: each reads its
+words back before returning). Compiled kernels are cached and launched directly after
+their first JIT launch (see :func:`_launch`); an H200 measured both against the JIT
+launcher and device words in ``benchmarks/encoders_parts.py``.
 
 Triton ships with the CUDA builds of torch; without it (or without CUDA) the torch path
 runs. Tests run these kernels on CPU tensors under ``TRITON_INTERPRET=1``.
@@ -157,9 +161,9 @@ def available() -> bool:
     return triton is not None
 
 
-# Read-backs through pinned host memory: the decode flag is written by the kernel straight
-# into it (mapped, so no copy), the range words are copied into it; then one wait on the
-# stream. False: ``.item()`` / ``.tolist()`` of device words (a pageable copy and a wait).
+# Read-backs through pinned host memory, which the kernels write (mapped, so no copy): the
+# decode flag, and the range words the last encode program copies there; then one wait on
+# the stream. False: ``.item()`` / ``.tolist()`` of device words (a pageable copy and a wait).
 PINNED = True
 
 
