@@ -5,13 +5,22 @@ reused. Wall times (host work, launches and waits included, synchronized before 
 each call, best / median of interleaved rounds) of:
   * ``copy``: torch ``copy_`` of the int8 train's size (the floor of benchmarks/encoders.py);
   * ``sync``: an empty synchronize (the wait the timing itself adds to every call);
-  * ``extremes``: the counts' min/max read back to the host (default T, range check);
+  * ``extremes``: the counts' min/max read back to the host by ``encoders.schemes._extremes``
+    (numba on CPU; torch ``aminmax`` on CUDA, the path of counts wider than 4 bytes);
   * ``encode kernel`` / ``decode kernel``: the kernel calls alone (numba on CPU; Triton on
     CUDA, where decode includes the read-back of its bad-value flag);
   * ``encode`` / ``decode``: the public calls with ``out=`` (everything they check);
+  * ``encode fresh`` / ``decode fresh``: the public calls allocating their outputs (default
+    T: on CUDA a min/max pass first);
   * ``launch``: a kernel call on 16 counts (fixed cost of one kernel call).
-On CUDA also the device time of the kernels alone (CUDA events around 20 back-to-back
-launches, no host waits in between).
+On CUDA also: ``read-back`` (``.item()`` of one word: a device-to-host copy and a wait),
+``torch launch`` (``fill_`` of one word), ``launch jit`` (the 16-count kernel through
+Triton's JIT launcher, which ``launch`` bypasses after the first call), ``min/max kernel``
+(the encode kernel at T = 0 finding the counts' range, read back), ``encode kernel+range``
+(the train and the range in one pass, read back: what ``encode(..., out=)`` runs), the
+public calls through the JIT launcher (``jit launch``) and with the words read back from
+device memory instead of pinned host memory (``device words``); and the device time of
+the kernels alone (CUDA events around 20 back-to-back launches, no host waits in between).
 
 Usage: python benchmarks/encoders_parts.py [--device cuda] [--rounds 20] [--schemes ...]
 """
@@ -37,7 +46,8 @@ def main() -> None:
     ap.add_argument("--shape", type=int, nargs="+", default=[12, 1024, 2048])
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--schemes", nargs="+", default=["bitwise", "bitwise-signed", "bitwise-twos", "graded", "binary"])
+    ap.add_argument("--schemes", nargs="+",
+                    default=["bitwise", "bitwise-signed", "bitwise-twos", "bitwise-naf", "graded", "binary"])
     ap.add_argument("--threads", type=int, help="CPU threads for torch and the numba kernels alike")
     args = ap.parse_args()
     if args.threads:
@@ -87,8 +97,43 @@ def main() -> None:
             "decode kernel": dec_k,
             "encode": lambda: E.encode(counts, scheme, out=train),
             "decode": lambda: E.decode(train, scheme, out=back),
+            "encode fresh": lambda: E.encode(counts, scheme),
+            "decode fresh": lambda: E.decode(train, scheme),
             "launch": launch,
         }
+        if cuda:
+            word = torch.zeros(1, dtype=torch.int32, device=args.device)
+            tiny_grid = (1, 1)
+
+            def variant(fn, fast: bool = True, pinned: bool = True):
+                """``fn`` with the JIT launcher instead of the cached kernels, or device words."""
+                def run():
+                    kern.FAST_LAUNCH = fast
+                    kern._LOCAL.words = pinned_words if pinned else device_words
+                    try:
+                        fn()
+                    finally:
+                        kern.FAST_LAUNCH, kern._LOCAL.words = True, pinned_words
+                return run
+
+            pinned_words = {counts.device: kern._Words(counts.device)}
+            kern.PINNED = False
+            device_words = {counts.device: kern._Words(counts.device)}
+            kern.PINNED = True
+            kern._LOCAL.words = pinned_words
+            parts.update({
+                "read-back": lambda: word.item(),
+                "torch launch": lambda: word.fill_(0),
+                "launch jit": lambda: kern._encode_kernel[tiny_grid](
+                    tiny, tiny_train, tiny, tiny, 16, T, 1, T, 0, mode, False, False, kern.BLOCK,
+                    num_warps=kern.NUM_WARPS),
+                "min/max kernel": lambda: kern.encode_triton(counts, mode, 0, True, extremes=True),
+                "encode kernel+range": lambda: kern.encode_triton(counts, mode, T, True, out=train, extremes=True),
+                "encode jit launch": variant(parts["encode"], fast=False),
+                "decode jit launch": variant(parts["decode"], fast=False),
+                "encode device words": variant(parts["encode"], pinned=False),
+                "decode device words": variant(parts["decode"], pinned=False),
+            })
         for fn in parts.values():
             fn()
         times: dict[str, list[float]] = {k: [] for k in parts}
@@ -97,14 +142,24 @@ def main() -> None:
                 times[k].append(wall(fn))
         cells = [f"{k} {min(v) * 1e6:.0f}/{statistics.median(v) * 1e6:.0f}" for k, v in times.items()]
         print(f"{scheme} T={T}: " + ", ".join(cells))
-        if cuda:  # device time of the kernels alone
-            for name, fn in (("encode kernel", enc_k), ("decode kernel (no flag read)", None), ("copy", parts["copy"])):
-                if fn is None:
-                    bad = torch.zeros(1, dtype=torch.int32, device="cuda")
-                    grid = (kern.triton.cdiv(counts.numel(), kern.BLOCK),)
-                    fn = lambda: kern._decode_kernel[grid](train, back, bad, counts.numel(), T, 1, lo, hi,  # noqa: E731
-                                                           MODE=mode, WIDE=reach >= 2**31, BLOCK=kern.BLOCK,
-                                                           num_warps=kern.NUM_WARPS)
+        if cuda:  # device time of the kernels alone (launched directly: no read-back)
+            words = kern._words(counts.device)
+            n, grid = counts.numel(), (kern.triton.cdiv(counts.numel(), kern.BLOCK),)
+            wide = _modes.wide_words(counts.element_size(), T, mode)
+
+            def enc_direct(steps: int, ext: bool):
+                dest = train if steps else words.dummy
+                return lambda: kern._encode_kernel[grid + (1,)](  # noqa: E731
+                    counts, dest, words.ext if ext else counts, words.ext_host if ext else counts, n, steps, 1,
+                    max(1, steps), words.next_epoch(), MODE=mode,
+                    WIDE=wide, EXTREMES=ext, BLOCK=kern.BLOCK, num_warps=kern.NUM_WARPS)
+
+            dec_direct = lambda: kern._decode_kernel[grid](  # noqa: E731
+                train, back, words.flag, n, T, 1, lo, hi, words.epoch + 1, MODE=mode, WIDE=reach >= 2**31,
+                BLOCK=kern.BLOCK, num_warps=kern.NUM_WARPS)
+            for name, fn in (("encode kernel", enc_direct(T, False)), ("encode kernel+range", enc_direct(T, True)),
+                             ("min/max kernel", enc_direct(0, True)), ("decode kernel", dec_direct),
+                             ("copy", parts["copy"])):
                 fn()
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 start.record()
@@ -113,6 +168,9 @@ def main() -> None:
                 end.record()
                 end.synchronize()
                 print(f"    device time, {name}: {start.elapsed_time(end) / 20 * 1e3:.1f} us per call")
+            words.flag.zero_()
+            E.encode(counts, scheme, out=train)  # rewrite the train the direct launches may have overwritten
+            E.decode(train, scheme, out=back)
         assert np.array_equal(back.cpu().numpy(), counts.cpu().numpy())
 
 

@@ -103,8 +103,10 @@ def _extremes(t: torch.Tensor) -> tuple[int, int]:
         return 0, 0
     if t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available():
         lo, hi = _fused.extremes(t.numpy())  # one parallel pass
-    else:  # one read-back of both values
-        lo, hi = torch.stack(torch.aminmax(t)).tolist()
+    else:  # one launch, one read-back of both values
+        both = torch.empty(2, dtype=t.dtype, device=t.device)
+        torch.aminmax(t, out=(both[0], both[1]))
+        lo, hi = both.tolist()
     _check_magnitude(lo, hi)
     return lo, hi
 
@@ -158,28 +160,39 @@ def encode(
     msb = bit_order == "msb"
     mode = mode_for(sch)
     cpu_kernel = mode is not None and t.device.type == "cpu" and t.numel() >= _fused.MIN_ELEMENTS and _fused.available()
-    known = _steps_known_before_reading(sch, T, t, max_bytes, out, was_numpy) if cpu_kernel else None
+    gpu = None if cpu_kernel or mode is None or not _triton_device(t) else _gpu_kernels()
+    one_pass = cpu_kernel or (gpu is not None and gpu.extremes_fit(t))
+    known = _steps_known_before_reading(sch, T, t, max_bytes, out, was_numpy) if one_pass else None
     if known is not None:
-        # T does not depend on the counts (given, or graded): one pass writes the train and
-        # finds the counts' range, checked afterwards with the same errors as below.
+        # T does not depend on the counts (given, graded, or out's leading dimension): one
+        # pass writes the train and finds the counts' range (one read-back on a GPU),
+        # checked afterwards with the same errors as below.
         steps, dest = known
-        train, lo, hi = _fused.encode_fused(t.numpy(), sch, steps, msb, out=None if dest is None else dest.numpy(),
-                                            extremes=True)
+        if cpu_kernel:
+            train, lo, hi = _fused.encode_fused(t.numpy(), sch, steps, msb,
+                                                out=None if dest is None else dest.numpy(), extremes=True)
+        else:
+            train, lo, hi = gpu.encode_triton(t, mode, steps, msb, out=dest, extremes=True)
         _check_magnitude(lo, hi)
-        need = _check_counts(sch, scheme, T, lo, hi, t, max_bytes)
+        need = _check_counts(sch, scheme, T, lo, hi, t, max_bytes, sized=steps)
         if need != steps:  # T taken from out's shape, but the counts need another: as below
             _check_out(out, was_numpy, (need,) + tuple(t.shape), _train_dtype(sch), t.device)
         return out if out is not None else _wrap(train, was_numpy)
-    lo, hi = _extremes(t)
+    if one_pass and not cpu_kernel and t.numel():
+        # The counts' range from the kernel run as a min/max pass (T = 0): one launch, one read-back.
+        _, lo, hi = gpu.encode_triton(t, mode, 0, msb, extremes=True)
+        _check_magnitude(lo, hi)
+    else:
+        lo, hi = _extremes(t)
     T = _check_counts(sch, scheme, T, lo, hi, t, max_bytes)
     dest = None if out is None else _check_out(out, was_numpy, (T,) + tuple(t.shape), _train_dtype(sch), t.device)
     if cpu_kernel:
         # One pass over the counts as they are (no narrowing copy): the same train.
         train = _fused.encode_fused(t.numpy(), sch, T, msb, out=None if dest is None else dest.numpy())
         return out if out is not None else _wrap(train, was_numpy)
-    if mode is not None and _triton_device(t) and _gpu_kernels() is not None:
-        train = _gpu_kernels().encode_triton(t, mode, T, msb, out=dest)
-        return out if out is not None else train
+    if gpu is not None:
+        train = gpu.encode_triton(t, mode, T, msb, out=dest)
+        return out if out is not None else _wrap(train, was_numpy)
     train = _encode_reference(t, sch, T, msb, lo, hi)
     if dest is None:
         return _wrap(train, was_numpy)
@@ -188,9 +201,10 @@ def encode(
 
 
 def _check_counts(sch: Scheme, scheme: str, T: int | None, lo: int, hi: int, t: torch.Tensor,
-                  max_bytes: int | None) -> int:
+                  max_bytes: int | None, sized: int | None = None) -> int:
     """The step count for counts ranging over [lo, hi] (default or ``T``), or ValueError: a
-    negative count for an unsigned scheme, a bad or too small ``T``, a train too large."""
+    negative count for an unsigned scheme, a bad or too small ``T``, a train too large
+    (not checked again for ``sized`` steps, checked already)."""
     sch.check_counts_sign(lo)
     if T is None:
         T = sch.steps_needed(lo, hi)
@@ -209,7 +223,8 @@ def _check_counts(sch: Scheme, scheme: str, T: int | None, lo: int, hi: int, t: 
             f"T={T} is too small for scheme {scheme!r}: value {bad} is outside [{rlo}, {rhi}]; "
             f"it needs T >= {need}"
         )
-    _check_train_size(sch, T, t, max_bytes)
+    if T != sized:
+        _check_train_size(sch, T, t, max_bytes)
     return T
 
 
@@ -355,7 +370,7 @@ def decode(
     T = int(s.shape[0])
     mode = mode_for(sch)
     cpu = s.device.type == "cpu" and s.numel() >= _fused.MIN_ELEMENTS and _fused.available()
-    gpu = _triton_device(s) and mode is not None and _gpu_kernels() is not None
+    gpu = not cpu and mode is not None and _triton_device(s) and _gpu_kernels() is not None
     if s.dtype == torch.int8 and T <= 62 and (cpu or gpu):
         # One pass: check the values and sum w_t * s_t; a bad value falls through to the
         # reference check below, which names it.

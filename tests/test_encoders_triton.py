@@ -112,6 +112,63 @@ def test_kernels_equal_the_reference(seed, shape, scheme, T, msb, dtype, sign_sp
             np.testing.assert_array_equal(back.cpu().numpy(), decode_steps(NUMPY, ref, sch, msb, np.int64))
 
 
+@settings(max_examples=30 if CUDA else 60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.lists(st.integers(0, 3000), min_size=0, max_size=2),
+    scheme=st.sampled_from(list(E.SCHEMES)),
+    T=st.integers(0, 9),
+    dtype=st.sampled_from([np.int8, np.int16, np.int32, np.uint8]),
+)
+def test_encode_finds_the_counts_range_in_the_same_pass(seed, shape, scheme, T, dtype):
+    """Counts over the whole dtype (in range for T or not): the range the kernel reports is
+    the counts' min and max, and the train is the one the kernel writes without it."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    c = rng.integers(int(info.min), int(info.max), size=shape, endpoint=True, dtype=np.int64).astype(dtype)
+    if c.size >= 2:
+        c.flat[rng.integers(c.size)] = info.min if rng.integers(2) else info.max
+    mode = _modes.mode_for(E.get_scheme(scheme))
+    tc = torch.from_numpy(c).to(DEVICE)
+    train, lo, hi = _triton.encode_triton(tc, mode, T, True, extremes=True)
+    assert (lo, hi) == ((int(c.min()), int(c.max())) if c.size else (0, 0))
+    assert train.shape == (T,) + c.shape
+    assert torch.equal(train, _triton.encode_triton(tc, mode, T, True))
+
+
+def test_words_of_an_earlier_call_never_win():
+    """Range words and the bad-value flag are not cleared between calls: a later call with a
+    narrower range, or without a bad value, still reads its own result; the same after the
+    call numbers run out and the words are cleared; each thread has its own words."""
+    import threading
+
+    wide = torch.tensor([-300, 5, 300] * 1000, dtype=torch.int16, device=DEVICE)
+    narrow = torch.tensor([1, 2, 3] * 1000, dtype=torch.int16, device=DEVICE)
+    assert _triton.encode_triton(wide, _modes.BITS_SM, 0, True, extremes=True)[1:] == (-300, 300)
+    assert _triton.encode_triton(narrow, _modes.BITS_SM, 0, True, extremes=True)[1:] == (1, 3)
+    good = _triton.encode_triton(narrow, _modes.BITS_SM, 2, True)
+    bad = good.clone()
+    bad[1, 7] = 2
+    assert _triton.decode_triton(bad, _modes.BITS_SM, True, -1, 1, 3, torch.int8) is None
+    assert torch.equal(_triton.decode_triton(good, _modes.BITS_SM, True, -1, 1, 3, torch.int8).cpu(),
+                       narrow.cpu().to(torch.int8))
+    words = _triton._words(narrow.device)
+    assert _triton.decode_triton(bad, _modes.BITS_SM, True, -1, 1, 3, torch.int8) is None
+    long, lo, hi = _triton.encode_triton(narrow, _modes.RATE_U, 130, True, extremes=True)  # 3 chunks of steps
+    assert (lo, hi) == (1, 3) and torch.equal(long, _triton.encode_triton(narrow, _modes.RATE_U, 130, True))
+    assert int(words.ext[2]) == 0, "the last program puts the ticket counter back"
+    words.epoch = _triton.MAX_EPOCH
+    assert _triton.encode_triton(narrow, _modes.BITS_SM, 0, True, extremes=True)[1:] == (1, 3)
+    assert words.epoch == 1
+    assert _triton.decode_triton(good, _modes.BITS_SM, True, -1, 1, 3, torch.int8) is not None
+    assert _triton.decode_triton(bad, _modes.BITS_SM, True, -1, 1, 3, torch.int8) is None
+    other = []
+    worker = threading.Thread(target=lambda: other.append(_triton._words(narrow.device)))
+    worker.start()
+    worker.join()
+    assert other[0] is not words and _triton._words(narrow.device) is words
+
+
 @pytest.mark.parametrize("scheme", list(E.SCHEMES))
 def test_decode_flags_each_out_of_range_value(scheme):
     sch = E.get_scheme(scheme)
@@ -169,17 +226,29 @@ def test_public_api_on_the_kernel_path_agrees_with_the_torch_path(scheme, order,
         monkeypatch.setattr(real, name, lambda *a, _f=getattr(real, name), _n=name, **k: calls.append(_n) or _f(*a, **k))
     fast = E.encode(c, scheme, bit_order=order)
     back = E.decode(fast, scheme, order)
-    assert calls == ["encode_triton", "decode_triton"], "the Triton kernels did not run"
+    # default T: a min/max pass (the encode kernel at T = 0), then the train (graded: T = 1, one pass)
+    assert calls == ["encode_triton"] * (1 if sch.graded else 2) + ["decode_triton"], "the Triton kernels did not run"
+    calls.clear()
     train_out = torch.empty_like(fast)
     back_out = torch.empty_like(back)
     wide_out = torch.empty(back.shape, dtype=torch.int64, device=DEVICE)
     assert E.encode(c, scheme, bit_order=order, out=train_out) is train_out
     assert E.decode(train_out, scheme, order, out=back_out) is back_out
     assert E.decode(train_out, scheme, order, dtype=torch.int64, out=wide_out) is wide_out
+    assert calls == ["encode_triton"] + ["decode_triton"] * 2, "T from out: one pass, no separate min/max"
     bad = fast.clone()
     bad[0, 0, 0] = 2 if sch.spike_values[1] == 1 else -128
+    longer = torch.empty((fast.shape[0] + 1,) + tuple(fast.shape[1:]), dtype=fast.dtype, device=DEVICE)
+    short = torch.empty((2,) + tuple(fast.shape[1:]), dtype=fast.dtype, device=DEVICE)
+    calls_with_errors = (
+        lambda: E.decode(bad, scheme, order),
+        lambda: E.encode(c * 40, scheme, T=2),
+        lambda: E.encode(c * 40, scheme, T=2, out=short),  # T given and out: range error after the pass
+        lambda: E.encode(c, scheme, bit_order=order, out=longer),  # default T differs from out's: shape error
+        lambda: E.encode(c * 40, scheme, out=short),  # T from out, counts out of its range
+    )
     errors = []
-    for call in (lambda: E.decode(bad, scheme, order), lambda: E.encode(c * 40, scheme, T=2)):
+    for call in calls_with_errors:
         with pytest.raises(ValueError) as info:
             call()
         errors.append(str(info.value))
@@ -190,14 +259,15 @@ def test_public_api_on_the_kernel_path_agrees_with_the_torch_path(scheme, order,
     assert torch.equal(fast, ref) and torch.equal(train_out, ref)
     assert torch.equal(back, ref_back) and torch.equal(back_out, ref_back)
     assert torch.equal(wide_out, c.long()) and torch.equal(back.long(), c.long())
-    for call, message in zip((lambda: E.decode(bad, scheme, order), lambda: E.encode(c * 40, scheme, T=2)), errors):
+    for call, message in zip(calls_with_errors, errors):
         with pytest.raises(ValueError) as info:
             call()
         assert str(info.value) == message
 
 
 COMPILED = [(k, m, False) for k in ("encode", "decode") for m in range(7)] + \
-    [(k, m, True) for k in ("encode", "decode") for m in (_modes.BITS_TWOS, _modes.NAF)]
+    [(k, m, True) for k in ("encode", "decode") for m in (_modes.BITS_TWOS, _modes.NAF)] + \
+    [("encode-extremes", m, False) for m in range(7)] + [("encode-extremes", _modes.NAF, True)]
 
 _COMPILE_SCRIPT = r"""
 import json, re, sys
@@ -208,20 +278,23 @@ from triton.compiler import ASTSource
 from encoders import _triton as K
 if "nvidia" not in backends:
     print(json.dumps(None)); sys.exit()
+ENC = {"c_ptr": "*i16", "out_ptr": "*i8", "ext_ptr": "*i64", "res_ptr": "*i64", "n": "i32", "T": "i32",
+       "msb": "i32", "t_chunk": "i32", "epoch": "i32"}
 SIGS = {
-    "encode": (K._encode_kernel, {"c_ptr": "*i16", "out_ptr": "*i8", "n": "i32", "T": "i32", "msb": "i32",
-                                  "t_chunk": "i32"}, (0, 1, 2)),
+    "encode": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": False}),
+    "encode-extremes": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": True}),
     "decode": (K._decode_kernel, {"s_ptr": "*i8", "acc_ptr": "*i8", "bad_ptr": "*i32", "n": "i32", "T": "i32",
-                                  "msb": "i32", "lo": "i32", "hi": "i32"}, (0, 1, 3)),
+                                  "msb": "i32", "lo": "i32", "hi": "i32", "epoch": "i32"}, (0, 1, 2, 3), {}),
 }
 found = {}
 for kernel, mode, wide in json.loads(sys.argv[1]):
-    fn, sig, aligned = SIGS[kernel]
-    src = ASTSource(fn=fn, signature=sig, constexprs={"MODE": mode, "WIDE": wide, "BLOCK": K.BLOCK},
+    fn, sig, aligned, extra = SIGS[kernel]
+    src = ASTSource(fn=fn, signature=sig, constexprs={"MODE": mode, "WIDE": wide, "BLOCK": K.BLOCK, **extra},
                     attrs={(i,): [["tt.divisibility", 16]] for i in aligned})
     ptx = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": K.NUM_WARPS}).asm["ptx"]
     found[f"{kernel}-{mode}-{wide}"] = [sorted(set(re.findall(r"ld\.global[.\w]*", ptx))),
-                                        sorted(set(re.findall(r"st\.global[.\w]*", ptx)))]
+                                        sorted(set(re.findall(r"st\.global[.\w]*", ptx))),
+                                        sorted(set(re.findall(r"atom\.global[.\w]*", ptx)))]
 print(json.dumps(found))
 """
 
@@ -253,8 +326,13 @@ def hopper_ptx(tmp_path_factory):
 def test_kernels_compile_for_hopper_with_16_byte_memory_access(kernel, mode, wide, hopper_ptx):
     """The interpreted source also compiles for sm_90 (the interpreter is lenient, e.g. about
     non-constexpr globals); with planes of a multiple of 16 slots, every global load and
-    store of counts and train is a 16-byte vector (the one other store is the flag word)."""
-    loads, stores = hopper_ptx[f"{kernel}-{mode}-{wide}"]
-    assert loads and set(loads) <= {"ld.global.v4.b32"}, loads
-    assert stores and set(stores) - {"st.global.b32"} <= {"st.global.v4.b32"}, stores
-    assert "st.global.v4.b32" in stores
+    store of counts and train is a 16-byte vector (the other accesses are the flag word and,
+    with the range, the range words: an 8-byte load and a 64-bit atomic max each, the
+    ticket's atomic add and exchange, and the last program's two 8-byte result stores)."""
+    loads, stores, atomics = hopper_ptx[f"{kernel}-{mode}-{wide}"]
+    extremes = kernel == "encode-extremes"
+    assert loads and set(loads) - ({"ld.global.b64"} if extremes else set()) <= {"ld.global.v4.b32"}, loads
+    assert stores and set(stores) - {"st.global.b32", "st.global.b64"} <= {"st.global.v4.b32"}, stores
+    assert "st.global.v4.b32" in stores and ("st.global.b64" in stores) == extremes
+    assert {a.split(".")[-2] for a in atomics} == ({"max", "add", "exch"} if extremes else set()), atomics
+    assert all(".acq_rel." in a for a in atomics), atomics
