@@ -38,9 +38,16 @@ try:
     import triton.language as tl
 except ImportError:  # pragma: no cover - CPU-only torch builds
     triton = None
+try:
+    from triton import knobs
+except ImportError:  # pragma: no cover - Triton before 3.4
+    knobs = None
 
-BLOCK = 2048  # slots per program: 8 KB of int32 counts or 2 KB per int8 plane
+BLOCK = 2048  # slots per block: 4 KB of int16 counts or 2 KB per int8 plane
 NUM_WARPS = 4
+PROGRAMS_PER_SM = 8  # programs of a launch per streaming multiprocessor, each walking its share of the blocks (0: one per block)
+INTERPRETED_PROGRAMS = 3  # programs of a launch without a GPU (Triton's interpreter): every program walks blocks
+DECODE_UNROLL = 4  # decode steps loaded together (1: one step at a time)
 MAX_T_CHUNK = 64  # steps per program (a long rate train spreads over a second grid axis)
 EPOCH_BITS = 32  # range words: call number << 32 | the value offset into [0, 2**32)
 MAX_EPOCH = 2**31 - 2  # epochs are int32 kernel arguments; after this many calls the words are cleared once
@@ -55,47 +62,62 @@ if triton is not None:
     GRADED = tl.constexpr(_modes.GRADED)
 
     # ``n`` stays specialized: a multiple of 16 lets the planes' loads and stores be 16-byte vectors.
-    @triton.jit(do_not_specialize=["T", "msb", "t_chunk", "epoch"])
-    def _encode_kernel(c_ptr, out_ptr, ext_ptr, res_ptr, n, T, msb, t_chunk, epoch,
-                       MODE: tl.constexpr, WIDE: tl.constexpr, EXTREMES: tl.constexpr,
+    @triton.jit(do_not_specialize=["T", "t_chunk", "epoch"])
+    def _encode_kernel(c_ptr, out_ptr, ext_ptr, res_ptr, n, T, t_chunk, epoch,
+                       MODE: tl.constexpr, WIDE: tl.constexpr, EXTREMES: tl.constexpr, MSB: tl.constexpr,
                        BLOCK: tl.constexpr):  # pragma: no cover - compiled
-        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-        inside = offs < n
-        v = tl.load(c_ptr + offs, mask=inside, other=0)
-        if WIDE:
-            v = v.to(tl.int64)
-        else:
-            v = v.to(tl.int32)
-        neg = v < 0
-        a = tl.where(neg, -v, v)  # |c| (in range: at most 2**62, or 2**15 in 32-bit words)
-        x = a + (a >> 1)  # NAF: digit k = bit k of x minus bit k + 1 of |c|
+        # Each program walks blocks pid, pid + programs, ... (a grid of a few programs per SM:
+        # the range is reduced and raised once per program, not once per block).
         t0 = tl.program_id(1) * t_chunk
-        for i in range(0, tl.minimum(t_chunk, T - t0)):
-            t = t0 + i
-            k = msb * (T - 1 - t) + (1 - msb) * t  # bit weighed by this step
-            if MODE == RATE_U:
-                d = (v > t).to(v.dtype)
-            elif MODE == RATE_S:
-                d = (a > t).to(v.dtype)
-                d = tl.where(neg, -d, d)
-            elif MODE == BITS_SM:
-                d = (a >> k) & 1
-                d = tl.where(neg, -d, d)
-            elif MODE == NAF:
-                d = ((x >> k) & 1) - (((a >> k) >> 1) & 1)  # two shifts: k + 1 may be 64
-                d = tl.where(neg, -d, d)
-            elif MODE == GRADED:
-                d = tl.where(t == 0, v, 0)
-            else:  # BITS_U, BITS_TWOS: the arithmetic shift gives two's-complement bits
-                d = (v >> k) & 1
-            tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside)
-        # The range after the stores (they are under way while the block reduces).
+        steps = tl.minimum(t_chunk, T - t0)
+        if WIDE:
+            top_v = tl.full([BLOCK], -2147483648, tl.int64)
+            bottom_v = tl.full([BLOCK], 2147483647, tl.int64)
+        else:
+            top_v = tl.full([BLOCK], -2147483648, tl.int32)
+            bottom_v = tl.full([BLOCK], 2147483647, tl.int32)
+        for b in range(tl.program_id(0), tl.cdiv(n, BLOCK), tl.num_programs(0)):
+            offs = tl.cast(b, tl.int64) * BLOCK + tl.arange(0, BLOCK)
+            inside = offs < n
+            v = tl.load(c_ptr + offs, mask=inside, other=0)
+            if WIDE:
+                v = v.to(tl.int64)
+            else:
+                v = v.to(tl.int32)
+            neg = v < 0
+            a = tl.where(neg, -v, v)  # |c| (in range: at most 2**62, or 2**15 in 32-bit words)
+            x = a + (a >> 1)  # NAF: digit k = bit k of x minus bit k + 1 of |c|
+            for i in range(0, steps):
+                t = t0 + i
+                if MSB:
+                    k = T - 1 - t  # bit weighed by this step
+                else:
+                    k = t
+                if MODE == RATE_U:
+                    d = (v > t).to(v.dtype)
+                elif MODE == RATE_S:
+                    d = (a > t).to(v.dtype)
+                    d = tl.where(neg, -d, d)
+                elif MODE == BITS_SM:
+                    d = (a >> k) & 1
+                    d = tl.where(neg, -d, d)
+                elif MODE == NAF:
+                    d = ((x >> k) & 1) - (((a >> k) >> 1) & 1)  # two shifts: k + 1 may be 64
+                    d = tl.where(neg, -d, d)
+                elif MODE == GRADED:
+                    d = tl.where(t == 0, v, 0)
+                else:  # BITS_U, BITS_TWOS: the arithmetic shift gives two's-complement bits
+                    d = (v >> k) & 1
+                tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside)
+            if EXTREMES:  # elementwise over the program's blocks, reduced once after the loop
+                top_v = tl.maximum(top_v, tl.where(inside, v, -2147483648))
+                bottom_v = tl.minimum(bottom_v, tl.where(inside, v, 2147483647))
         if EXTREMES:  # counts of at most 4 bytes: ext = [max word, min word, ticket], words epoch << 32 | value
-            if tl.program_id(1) == 0:  # reduced in the words' own width, widened once
+            if tl.program_id(1) == 0:  # widened once
                 stamp = epoch.to(tl.int64) << 32
-                top = stamp + (tl.max(tl.where(inside, v, -2147483648), axis=0).to(tl.int64) + 2147483648)
-                bottom = stamp + (2147483647 - tl.min(tl.where(inside, v, 2147483647), axis=0).to(tl.int64))
-                # Most blocks raise neither word: read first, so few atomics meet on the two words.
+                top = stamp + (tl.max(top_v, axis=0).to(tl.int64) + 2147483648)
+                bottom = stamp + (2147483647 - tl.min(bottom_v, axis=0).to(tl.int64))
+                # Most programs raise neither word: read first, so few atomics meet on the two words.
                 tl.atomic_max(ext_ptr, top, mask=top > tl.load(ext_ptr))
                 tl.atomic_max(ext_ptr + 1, bottom, mask=bottom > tl.load(ext_ptr + 1))
                 # The last program to take a ticket (ext[2]) sees every other program's words
@@ -106,52 +128,42 @@ if triton is not None:
                     tl.store(res_ptr + 1, tl.atomic_add(ext_ptr + 1, 0))
                     tl.atomic_xchg(ext_ptr + 2, 0)
 
-    @triton.jit(do_not_specialize=["T", "msb", "lo", "hi", "epoch"])
-    def _decode_kernel(s_ptr, acc_ptr, bad_ptr, n, T, msb, lo, hi, epoch,
-                       MODE: tl.constexpr, WIDE: tl.constexpr, BLOCK: tl.constexpr):  # pragma: no cover - compiled
-        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-        inside = offs < n
-        # T >= 1 (the host answers T = 0 itself); from the most significant step (Horner's rule).
-        # Which loop form each mode takes is measured (H200, device time per call, 25 M slots):
-        # the first step peeled off the loop is faster for two's complement (78 against 89 us
-        # at T = 5, where the loop selected -v at step 0) and graded (18 against 24 us at
-        # T = 1), slower for the others (bitwise T = 4: 58 against 48 us; binary T = 15: 213
-        # against 142 us).
-        if MODE == BITS_TWOS or MODE == GRADED:
-            t = (1 - msb) * (T - 1)
-            v = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside, other=0)
-            if WIDE:
-                v = v.to(tl.int64)
-            else:
-                v = v.to(tl.int32)
-            bad = ((v < lo) | (v > hi)).to(tl.int32)
-            if MODE == BITS_TWOS:
-                acc = -v  # the top step weighs -2**(T-1)
-            else:
-                acc = v
-            for i in range(1, T):
-                t = msb * i + (1 - msb) * (T - 1 - i)
-                v = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside, other=0).to(acc.dtype)
-                bad = bad | ((v < lo) | (v > hi)).to(tl.int32)
-                if MODE == GRADED:
-                    acc = acc + v
-                else:
-                    acc = acc * 2 + v
-        else:
+    @triton.jit(do_not_specialize=["T", "lo", "hi", "epoch"])
+    def _decode_kernel(s_ptr, acc_ptr, bad_ptr, n, T, lo, hi, epoch,
+                       MODE: tl.constexpr, WIDE: tl.constexpr, MSB: tl.constexpr, UNROLL: tl.constexpr,
+                       BLOCK: tl.constexpr):  # pragma: no cover - compiled
+        # T >= 1 (the host answers T = 0 itself). Steps from the most significant (Horner's
+        # rule), UNROLL at a time so their loads are in flight together; the first group is
+        # padded in front with steps that load nothing (0 * 2 + 0 keeps the sum 0). Two's
+        # complement sums the bits as unsigned and sign-extends from bit T - 1 at the end.
+        pad = (UNROLL - T % UNROLL) % UNROLL
+        bad = tl.zeros([BLOCK], dtype=tl.int32)
+        for b in range(tl.program_id(0), tl.cdiv(n, BLOCK), tl.num_programs(0)):
+            offs = tl.cast(b, tl.int64) * BLOCK + tl.arange(0, BLOCK)
+            inside = offs < n
             if WIDE:
                 acc = tl.zeros([BLOCK], dtype=tl.int64)
             else:
                 acc = tl.zeros([BLOCK], dtype=tl.int32)
-            bad = tl.zeros([BLOCK], dtype=tl.int32)
-            for i in range(0, T):
-                t = msb * i + (1 - msb) * (T - 1 - i)
-                v = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside, other=0).to(acc.dtype)
-                bad = bad | ((v < lo) | (v > hi)).to(tl.int32)
-                if MODE == RATE_U or MODE == RATE_S:
-                    acc = acc + v
+            for g in range(0, T + pad, UNROLL):
+                for u in tl.static_range(UNROLL):
+                    j = g + u - pad  # Horner position: 0 is the most significant step
+                    if MSB:
+                        t = j
+                    else:
+                        t = T - 1 - j
+                    v = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside & (j >= 0), other=0).to(acc.dtype)
+                    bad = bad | ((v < lo) | (v > hi)).to(tl.int32)
+                    if MODE == RATE_U or MODE == RATE_S or MODE == GRADED:
+                        acc = acc + v
+                    else:
+                        acc = acc * 2 + v
+            if MODE == BITS_TWOS:  # the top step weighs -2**(T-1)
+                if WIDE:
+                    acc = (acc << (64 - T)) >> (64 - T)
                 else:
-                    acc = acc * 2 + v
-        tl.store(acc_ptr + offs, acc.to(acc_ptr.dtype.element_ty), mask=inside)
+                    acc = (acc << (32 - T)) >> (32 - T)
+            tl.store(acc_ptr + offs, acc.to(acc_ptr.dtype.element_ty), mask=inside)
         seen = tl.max(bad, axis=0)
         tl.store(bad_ptr, epoch, mask=seen > 0)  # every writer writes this call's number: no race to lose
 
@@ -170,7 +182,7 @@ PINNED = True
 class _Words:
     """One thread's range words and bad-value flag on one device, and its call counter."""
 
-    __slots__ = ("ext", "ext_host", "flag", "dummy", "epoch", "pinned")
+    __slots__ = ("ext", "ext_host", "flag", "dummy", "epoch", "pinned", "host")
 
     def __init__(self, device: torch.device) -> None:
         self.ext = torch.zeros(5, dtype=torch.int64, device=device)  # max, min, ticket; res (unpinned)
@@ -179,9 +191,11 @@ class _Words:
         if self.pinned:
             self.ext_host = torch.zeros(2, dtype=torch.int64, pin_memory=True)
             self.flag = torch.zeros(1, dtype=torch.int32, pin_memory=True)
+            self.host = (self.ext_host.numpy(), self.flag.numpy())  # views of the pinned words: cheap reads
         else:
             self.ext_host = self.ext[3:]
             self.flag = torch.zeros(1, dtype=torch.int32, device=device)
+            self.host = None
         self.epoch = 0
 
     def next_epoch(self) -> int:
@@ -200,7 +214,9 @@ class _Words:
         this call's stamp)."""
         if self.pinned:
             torch.cuda.current_stream(self.ext.device).synchronize()
-        words = self.ext_host.tolist()
+            words = self.host[0].tolist()
+        else:
+            words = self.ext_host.tolist()
         if words[0] >> EPOCH_BITS != epoch or words[1] >> EPOCH_BITS != epoch:  # pragma: no cover - defensive
             words = self.ext[:2].tolist()
         return words
@@ -209,6 +225,7 @@ class _Words:
         """The bad-value flag, once the queued kernels are done."""
         if self.pinned:
             torch.cuda.current_stream(self.ext.device).synchronize()
+            return int(self.host[1][0])
         return int(self.flag.item())
 
 
@@ -250,16 +267,39 @@ def _launch(kernel, grid: tuple[int, int], key: tuple, args: tuple, ptrs: tuple[
     """``kernel[grid](*args)`` (every parameter in order, constexprs included); ``key``
     names the constexprs and specialized integers, ``ptrs`` are the tensor arguments."""
     if FAST_LAUNCH and ptrs[0].is_cuda:
-        key = (key, NUM_WARPS, torch.cuda.current_device()) + tuple((p.dtype, p.data_ptr() % 16 == 0) for p in ptrs)
+        device = torch._C._cuda_getDevice()  # Triton launches on the current device
+        key = (key, NUM_WARPS, device) + tuple((p.dtype, p.data_ptr() % 16 == 0) for p in ptrs)
         compiled = _COMPILED.get(key)
         if compiled is not None:
-            compiled[grid + (1,)](*args)
+            if knobs is None or knobs.runtime.launch_enter_hook is not None:  # pragma: no cover - hooks: Triton's way
+                compiled[grid + (1,)](*args)
+            else:  # what ``compiled[grid](*args)`` does without launch hooks, minus its per-call lookups
+                compiled.run(grid[0], grid[1], 1, torch._C._cuda_getCurrentRawStream(device), compiled.function,
+                             compiled.packed_metadata, None, None, None, *args)
             return
         compiled = kernel[grid](*args, num_warps=NUM_WARPS)
         if compiled is not None and hasattr(compiled, "__getitem__") and hasattr(compiled, "packed_metadata"):
+            compiled._init_handles()
             _COMPILED[key] = compiled
         return
     kernel[grid](*args, num_warps=NUM_WARPS)
+
+
+_SMS: dict[int, int] = {}
+
+
+def _programs(blocks: int, t: torch.Tensor) -> int:
+    """Programs along a launch's slot axis: a few per streaming multiprocessor, each walking
+    its share of ``blocks`` (one per block with ``PROGRAMS_PER_SM = 0``)."""
+    if not t.is_cuda:
+        return max(1, min(blocks, INTERPRETED_PROGRAMS))
+    if PROGRAMS_PER_SM <= 0:
+        return blocks
+    index = t.device.index
+    sms = _SMS.get(index)
+    if sms is None:
+        sms = _SMS[index] = torch.cuda.get_device_properties(t.device).multi_processor_count
+    return max(1, min(blocks, sms * PROGRAMS_PER_SM))
 
 
 def extremes_fit(c: torch.Tensor) -> bool:
@@ -275,31 +315,43 @@ def encode_triton(c: torch.Tensor, mode: int, T: int, msb_first: bool, out: torc
     :func:`extremes_fit`), returns ``(train, min, max)``: the counts' range found in the
     same pass, read back once ((0, 0) when empty); ``T = 0`` then makes it a min/max pass."""
     flat = c.contiguous().reshape(-1)
-    n = flat.numel()
     if out is None:
         out = torch.empty((T,) + tuple(c.shape), dtype=torch.int8, device=c.device)
     if extremes and not extremes_fit(flat):
         raise ValueError(f"the range words hold counts of at most 4 bytes, got {flat.dtype}")
-    if n and (T or extremes):
-        t_chunk = max(1, min(T, MAX_T_CHUNK))
-        grid = (triton.cdiv(n, BLOCK), max(1, triton.cdiv(T, t_chunk)))
-        wide = wide_words(flat.element_size(), T, mode)
-        w = _words(c.device) if extremes else None
-        epoch = w.next_epoch() if extremes else 0
-        dest = out if T else w.dummy
-        ext, res = (w.ext, w.ext_host) if extremes else (flat, flat)
-        _launch(_encode_kernel, grid, ("encode", mode, wide, extremes, BLOCK, _int_kind(n, True), _int_kind(T, False)),
-                (flat, dest, ext, res, n, T, int(msb_first), t_chunk, epoch, mode, wide, extremes, BLOCK),
-                (flat, dest, ext, res))
-        if extremes:
-            top, bottom = w.range_words(epoch)
-            if top >> EPOCH_BITS != epoch or bottom >> EPOCH_BITS != epoch:  # pragma: no cover - a broken kernel
-                raise RuntimeError("the encode kernel did not report the counts' range")
-            mask = (1 << EPOCH_BITS) - 1
-            return out, 2**31 - 1 - (bottom & mask), (top & mask) - 2**31
+    words = _encode_launch(flat, mode, T, msb_first, out, extremes)
+    if words is not None:
+        w, epoch = words
+        top, bottom = w.range_words(epoch)
+        if top >> EPOCH_BITS != epoch or bottom >> EPOCH_BITS != epoch:  # pragma: no cover - a broken kernel
+            raise RuntimeError("the encode kernel did not report the counts' range")
+        mask = (1 << EPOCH_BITS) - 1
+        return out, 2**31 - 1 - (bottom & mask), (top & mask) - 2**31
     if extremes:
         return out, 0, 0
     return out
+
+
+def _encode_launch(flat: torch.Tensor, mode: int, T: int, msb_first: bool, out: torch.Tensor,
+                   extremes: bool) -> tuple[_Words, int] | None:
+    """Queue the encode kernel of :func:`encode_triton` on flat counts (nothing for no
+    counts, or no steps without the range); with the range, the words it reports into and
+    this call's number, read back by the caller."""
+    n = flat.numel()
+    if not n or not (T or extremes):
+        return None
+    t_chunk = max(1, min(T, MAX_T_CHUNK))
+    grid = (_programs(triton.cdiv(n, BLOCK), flat), max(1, triton.cdiv(T, t_chunk)))
+    wide = wide_words(flat.element_size(), T, mode)
+    w = _words(flat.device) if extremes else None
+    epoch = w.next_epoch() if extremes else 0
+    dest = out if T else w.dummy
+    ext, res = (w.ext, w.ext_host) if extremes else (flat, flat)
+    msb = bool(msb_first)
+    _launch(_encode_kernel, grid, ("encode", mode, wide, extremes, msb, BLOCK, _int_kind(n, True),
+                                   _int_kind(T, False)),
+            (flat, dest, ext, res, n, T, t_chunk, epoch, mode, wide, extremes, msb, BLOCK), (flat, dest, ext, res))
+    return (w, epoch) if extremes else None
 
 
 def decode_triton(s: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int, reach: int, acc_dtype: torch.dtype,
@@ -315,17 +367,28 @@ def decode_triton(s: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int,
         return acc
     if T == 0:  # no steps: every count is 0
         return acc.zero_()
-    w = _words(s.device)
-    epoch = w.next_epoch()
-    wide = reach >= 2**31
     try:
-        _launch(_decode_kernel, (triton.cdiv(n, BLOCK), 1), ("decode", mode, wide, BLOCK, _int_kind(n, True)),
-                (flat, acc, w.flag, n, T, int(msb_first), lo, hi, epoch, mode, wide, BLOCK), (flat, acc, w.flag))
+        w, epoch = _decode_launch(flat, mode, msb_first, lo, hi, reach, acc, n, T)
     except ValueError as e:  # pragma: no cover - a driver that cannot map pinned memory
-        if not w.pinned or "Pointer argument" not in str(e):
+        if not _words(s.device).pinned or "Pointer argument" not in str(e):
             raise
         _no_pinned()
         return decode_triton(s, mode, msb_first, lo, hi, reach, acc_dtype, out)
     if w.flag_word() == epoch:
         return None
     return acc
+
+
+def _decode_launch(flat: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int, reach: int, acc: torch.Tensor,
+                   n: int, T: int) -> tuple[_Words, int]:
+    """Queue the decode kernel of :func:`decode_triton` (``n`` slots, ``T >= 1`` steps);
+    the words its flag goes into and this call's number, read back by the caller."""
+    w = _words(flat.device)
+    epoch = w.next_epoch()
+    wide = reach >= 2**31
+    msb = bool(msb_first)
+    unroll = max(1, min(DECODE_UNROLL, T))
+    _launch(_decode_kernel, (_programs(triton.cdiv(n, BLOCK), flat), 1),
+            ("decode", mode, wide, msb, unroll, BLOCK, _int_kind(n, True)),
+            (flat, acc, w.flag, n, T, lo, hi, epoch, mode, wide, msb, unroll, BLOCK), (flat, acc, w.flag))
+    return w, epoch

@@ -112,6 +112,36 @@ def test_kernels_equal_the_reference(seed, shape, scheme, T, msb, dtype, sign_sp
             np.testing.assert_array_equal(back.cpu().numpy(), decode_steps(NUMPY, ref, sch, msb, np.int64))
 
 
+@pytest.mark.parametrize("scheme", list(E.SCHEMES))
+@pytest.mark.parametrize("msb", [True, False])
+def test_programs_walk_several_blocks(scheme, msb, monkeypatch):
+    """Each program walks several blocks (blocks of 64 slots, 3 programs, the last block
+    partial): the train, the range, the counts decoded (every T from 1 to 9, decode steps
+    loaded 1 and 4 at a time) and a bad value in a program's last block all come out as
+    with one block per program."""
+    monkeypatch.setattr(_triton, "BLOCK", 64)
+    monkeypatch.setattr(_triton, "_programs", lambda blocks, t: min(blocks, 3))
+    sch = E.get_scheme(scheme)
+    mode = _modes.mode_for(sch)
+    lo_v, hi_v = sch.spike_values
+    rng = np.random.default_rng(7)
+    for T in (range(1, 4) if sch.graded else range(1, 10)):
+        c = counts_for(rng, scheme, T, (64 * 7 + 21,), np.int16, False)
+        tc = torch.from_numpy(c).to(DEVICE)
+        train, lo, hi = _triton.encode_triton(tc, mode, T, msb, extremes=True)
+        np.testing.assert_array_equal(train.cpu().numpy(), reference_train(c, scheme, T, msb))
+        assert (lo, hi) == (int(c.min()), int(c.max()))
+        w = np.ones(T, np.int64) if sch.graded else sch.step_weights(T, "msb" if msb else "lsb")
+        reach = T * sch.payload_max if sch.graded else int(np.abs(w).sum())
+        for unroll in (1, 4):
+            monkeypatch.setattr(_triton, "DECODE_UNROLL", unroll)
+            back = _triton.decode_triton(train, mode, msb, lo_v, hi_v, reach, torch.int64)
+            assert back is not None and np.array_equal(back.cpu().numpy(), c.astype(np.int64)), (T, unroll)
+            bad = train.clone()
+            bad[T - 1, 64 * 6 + 5] = lo_v - 1 if lo_v > -128 else hi_v + 1
+            assert _triton.decode_triton(bad, mode, msb, lo_v, hi_v, reach, torch.int64) is None, (T, unroll)
+
+
 @settings(max_examples=30 if CUDA else 60, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -279,12 +309,13 @@ from encoders import _triton as K
 if "nvidia" not in backends:
     print(json.dumps(None)); sys.exit()
 ENC = {"c_ptr": "*i16", "out_ptr": "*i8", "ext_ptr": "*i64", "res_ptr": "*i64", "n": "i32", "T": "i32",
-       "msb": "i32", "t_chunk": "i32", "epoch": "i32"}
+       "t_chunk": "i32", "epoch": "i32"}
 SIGS = {
-    "encode": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": False}),
-    "encode-extremes": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": True}),
+    "encode": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": False, "MSB": True}),
+    "encode-extremes": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": True, "MSB": True}),
     "decode": (K._decode_kernel, {"s_ptr": "*i8", "acc_ptr": "*i8", "bad_ptr": "*i32", "n": "i32", "T": "i32",
-                                  "msb": "i32", "lo": "i32", "hi": "i32", "epoch": "i32"}, (0, 1, 2, 3), {}),
+                                  "lo": "i32", "hi": "i32", "epoch": "i32"}, (0, 1, 2, 3),
+               {"MSB": True, "UNROLL": K.DECODE_UNROLL}),
 }
 found = {}
 for kernel, mode, wide in json.loads(sys.argv[1]):
