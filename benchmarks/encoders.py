@@ -159,12 +159,16 @@ def main() -> None:
 
         env["triton_block"], env["triton_warps"] = _triton.BLOCK, _triton.NUM_WARPS
         env["triton_programs_per_sm"], env["triton_decode_unroll"] = _triton.PROGRAMS_PER_SM, _triton.DECODE_UNROLL
+        env["triton_decode_programs_per_sm"], env["triton_word_decode"] = _triton.DECODE_PROGRAMS_PER_SM, \
+            _triton.WORD_DECODE
         env["triton_fast_launch"], env["triton_pinned_words"] = _triton.FAST_LAUNCH, _triton.PINNED
     print(f"counts {tuple(counts.shape)} int16 in [0, 15], {n / 1e6:.1f} M values, device {args.device} "
           f"({env['device']}), torch {env['torch']}, triton {triton_v}, numba {env['numba']}, "
           f"{env['threads']} threads, {env['date_utc']} UTC, load average {env['load_avg']}"
           + (f", Triton block {env['triton_block']} x {env['triton_warps']} warps, "
-             f"{env['triton_programs_per_sm']} programs per SM, decode steps {env['triton_decode_unroll']} at a time, "
+             f"{env['triton_programs_per_sm']} / {env['triton_decode_programs_per_sm']} encode / decode programs per SM "
+             f"(0: one per block), decode steps {env['triton_decode_unroll']} at a time, "
+             f"{'word' if env['triton_word_decode'] else 'slot'} decode of int8 counts, "
              f"{'cached' if env['triton_fast_launch'] else 'JIT'} launches, "
              f"{'pinned' if env['triton_pinned_words'] else 'device'} words" if "triton_block" in env else ""))
     print(f"{args.repeat} interleaved rounds; times in ms as best / median; ratios are time over the copy's")

@@ -1,9 +1,9 @@
-"""CUDA kernel variants of encoders._triton, measured in one run: grid, decode unroll, block.
+"""CUDA kernel variants of encoders._triton, measured in one run: grids and the word decode.
 
 Counts and shape as benchmarks/encoders.py (int16 in [0, 15], (12, 1024, 2048), default T).
-For each variant of the module's knobs (``PROGRAMS_PER_SM``: programs per streaming
-multiprocessor, 0 = one program per block; ``DECODE_UNROLL``: decode steps loaded
-together; ``BLOCK`` / ``NUM_WARPS``) and each scheme, printed:
+For each variant of the module's knobs (``PROGRAMS_PER_SM`` / ``DECODE_PROGRAMS_PER_SM``:
+encode / decode programs per streaming multiprocessor, 0 = one program per block;
+``WORD_DECODE``: int8 counts decoded four slots per int32 word) and each scheme, printed:
   * device time of the encode kernel with the range and of the decode kernel (CUDA events
     around 20 back-to-back launches, no host waits in between), and of the copy of the
     train's bytes (torch ``copy_`` into a reused buffer: the floor);
@@ -12,6 +12,8 @@ together; ``BLOCK`` / ``NUM_WARPS``) and each scheme, printed:
 Every variant's train and counts are checked against the counts.
 
 Usage: python benchmarks/encoders_variants.py [--rounds 10] [--schemes ...] [--configs 0 1 ...]
+(The 11:35 UTC run of 2026-12-02 also varied BLOCK / NUM_WARPS and the decode steps loaded
+together; its log is docs/measurements/h200-2026-12-02/encoders_1135_variants.txt.)
 """
 from __future__ import annotations
 
@@ -28,14 +30,13 @@ import torch
 import encoders as E
 from encoders import _modes, schemes
 
-CONFIGS = [  # PROGRAMS_PER_SM, DECODE_UNROLL, BLOCK, NUM_WARPS
-    (0, 1, 2048, 4),  # one program per block, one decode step at a time (the previous kernels' shape)
-    (4, 4, 2048, 4),
-    (8, 4, 2048, 4),
-    (16, 4, 2048, 4),
-    (8, 1, 2048, 4),
-    (8, 8, 2048, 4),
-    (16, 4, 1024, 2),
+CONFIGS = [  # PROGRAMS_PER_SM (encode), DECODE_PROGRAMS_PER_SM, WORD_DECODE; 0 = one program per block
+    (16, 0, True),
+    (16, 16, True),
+    (8, 8, True),
+    (32, 0, True),
+    (16, 0, False),
+    (0, 0, False),
 ]
 
 
@@ -46,8 +47,6 @@ def main() -> None:
     ap.add_argument("--schemes", nargs="+",
                     default=["bitwise-signed", "bitwise", "bitwise-twos", "bitwise-naf", "binary", "graded"])
     ap.add_argument("--configs", type=int, nargs="+", help="indices into CONFIGS (default all)")
-    ap.add_argument("--best-args", help="write benchmarks/encoders.py's --triton-* arguments of the variant with "
-                                        "the least device time (encode + decode summed over the schemes) here")
     args = ap.parse_args()
     kern = schemes._gpu_kernels()
     gen = torch.Generator().manual_seed(0)
@@ -69,11 +68,11 @@ def main() -> None:
         back = torch.empty(tuple(counts.shape), dtype=acc_t, device="cuda")
         src = torch.ones(train.numel(), dtype=torch.int8, device="cuda")
         dst = torch.zeros_like(src)
-        for pps, unroll, block, warps in configs:
-            kern.PROGRAMS_PER_SM, kern.DECODE_UNROLL, kern.BLOCK, kern.NUM_WARPS = pps, unroll, block, warps
+        for pps, dpps, word in configs:
+            kern.PROGRAMS_PER_SM, kern.DECODE_PROGRAMS_PER_SM, kern.WORD_DECODE = pps, dpps, word
             E.encode(counts, scheme, out=train)
             E.decode(train, scheme, out=back)
-            assert torch.equal(back.to(torch.int16), counts), (scheme, pps, unroll, block)
+            assert torch.equal(back.to(torch.int16), counts), (scheme, pps, dpps, word)
             words = kern._words(counts.device)
 
             def device_us(fn) -> float:
@@ -106,23 +105,17 @@ def main() -> None:
                     fn()
                     torch.cuda.synchronize()
                     times[k].append(time.perf_counter() - t0)
-            total[(pps, unroll, block, warps)] += enc + dec
+            total[(pps, dpps, word)] += enc + dec
             ratio = min(times["pair"]) / min(times["copy"])
             med = statistics.median(p / c for p, c in zip(times["pair"], times["copy"]))
             assert torch.equal(back.to(torch.int16), counts)
-            print(f"{scheme:15s} T={T:2d} programs/SM {pps:2d} unroll {unroll} block {block:4d} warps {warps}: "
+            print(f"{scheme:15s} T={T:2d} programs/SM encode {pps:2d} decode {dpps:2d} word decode {word:d}: "
                   f"device us encode+range {enc:6.1f} decode {dec:6.1f} copy {cp:5.1f} | wall us pair "
                   f"{min(times['pair']) * 1e6:6.1f} copy {min(times['copy']) * 1e6:5.1f} "
                   f"pair/copy {ratio:.2f}x / {med:.2f}x", flush=True)
     for cfg, us in sorted(total.items(), key=lambda kv: kv[1]):
-        print(f"programs/SM {cfg[0]:2d} unroll {cfg[1]} block {cfg[2]:4d} warps {cfg[3]}: "
+        print(f"programs/SM encode {cfg[0]:2d} decode {cfg[1]:2d} word decode {cfg[2]:d}: "
               f"encode + decode device us summed over the schemes {us:7.1f}")
-    if args.best_args:
-        pps, unroll, block, warps = min(total, key=total.get)
-        with open(args.best_args, "w") as f:
-            f.write(f"--triton-programs-per-sm {pps} --triton-decode-unroll {unroll} "
-                    f"--triton-block {block} --triton-warps {warps}\n")
-
 
 if __name__ == "__main__":
     main()

@@ -45,9 +45,12 @@ except ImportError:  # pragma: no cover - Triton before 3.4
 
 BLOCK = 2048  # slots per block: 4 KB of int16 counts or 2 KB per int8 plane
 NUM_WARPS = 4
-PROGRAMS_PER_SM = 8  # programs of a launch per streaming multiprocessor, each walking its share of the blocks (0: one per block)
+PROGRAMS_PER_SM = 16  # encode programs per streaming multiprocessor, each walking its share of the blocks (0: one per block)
+DECODE_PROGRAMS_PER_SM = 0  # the same for decode
 INTERPRETED_PROGRAMS = 3  # programs of a launch without a GPU (Triton's interpreter): every program walks blocks
-DECODE_UNROLL = 4  # decode steps loaded together (1: one step at a time)
+DECODE_UNROLL = 1  # decode steps loaded together
+WORD_DECODE = True  # int8 counts decoded four slots per int32 word where they fit (see _words_fit)
+WORD_BLOCK = BLOCK // 4  # words per program of the word kernel (16 bytes per thread at 4 warps)
 MAX_T_CHUNK = 64  # steps per program (a long rate train spreads over a second grid axis)
 EPOCH_BITS = 32  # range words: call number << 32 | the value offset into [0, 2**32)
 MAX_EPOCH = 2**31 - 2  # epochs are int32 kernel arguments; after this many calls the words are cleared once
@@ -70,23 +73,26 @@ if triton is not None:
         # the range is reduced and raised once per program, not once per block).
         t0 = tl.program_id(1) * t_chunk
         steps = tl.minimum(t_chunk, T - t0)
+        # Slots past the end load the first count: they leave the range as it is.
+        first = tl.load(c_ptr)
         if WIDE:
-            top_v = tl.full([BLOCK], -2147483648, tl.int64)
-            bottom_v = tl.full([BLOCK], 2147483647, tl.int64)
+            first = first.to(tl.int64)
         else:
-            top_v = tl.full([BLOCK], -2147483648, tl.int32)
-            bottom_v = tl.full([BLOCK], 2147483647, tl.int32)
+            first = first.to(tl.int32)
+        top_v = tl.zeros([BLOCK], dtype=first.dtype) + first
+        bottom_v = top_v
         for b in range(tl.program_id(0), tl.cdiv(n, BLOCK), tl.num_programs(0)):
             offs = tl.cast(b, tl.int64) * BLOCK + tl.arange(0, BLOCK)
             inside = offs < n
-            v = tl.load(c_ptr + offs, mask=inside, other=0)
-            if WIDE:
-                v = v.to(tl.int64)
-            else:
-                v = v.to(tl.int32)
+            v = tl.load(c_ptr + offs, mask=inside, other=first).to(first.dtype)
             neg = v < 0
             a = tl.where(neg, -v, v)  # |c| (in range: at most 2**62, or 2**15 in 32-bit words)
-            x = a + (a >> 1)  # NAF: digit k = bit k of x minus bit k + 1 of |c|
+            sign = tl.where(neg, -1, 1).to(v.dtype)
+            # NAF: digit k = bit k of x minus bit k of y, x = |c| + |c| >> 1, y = |c| >> 1;
+            # a negative count swaps the two (the digit's sign folded in once, not per step).
+            half = a >> 1
+            x = tl.where(neg, half, a + half)
+            y = tl.where(neg, a + half, half)
             for i in range(0, steps):
                 t = t0 + i
                 if MSB:
@@ -96,22 +102,19 @@ if triton is not None:
                 if MODE == RATE_U:
                     d = (v > t).to(v.dtype)
                 elif MODE == RATE_S:
-                    d = (a > t).to(v.dtype)
-                    d = tl.where(neg, -d, d)
+                    d = tl.where(a > t, sign, 0)
                 elif MODE == BITS_SM:
-                    d = (a >> k) & 1
-                    d = tl.where(neg, -d, d)
+                    d = ((a >> k) & 1) * sign
                 elif MODE == NAF:
-                    d = ((x >> k) & 1) - (((a >> k) >> 1) & 1)  # two shifts: k + 1 may be 64
-                    d = tl.where(neg, -d, d)
+                    d = ((x >> k) & 1) - ((y >> k) & 1)
                 elif MODE == GRADED:
                     d = tl.where(t == 0, v, 0)
                 else:  # BITS_U, BITS_TWOS: the arithmetic shift gives two's-complement bits
                     d = (v >> k) & 1
                 tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside)
             if EXTREMES:  # elementwise over the program's blocks, reduced once after the loop
-                top_v = tl.maximum(top_v, tl.where(inside, v, -2147483648))
-                bottom_v = tl.minimum(bottom_v, tl.where(inside, v, 2147483647))
+                top_v = tl.maximum(top_v, v)
+                bottom_v = tl.minimum(bottom_v, v)
         if EXTREMES:  # counts of at most 4 bytes: ext = [max word, min word, ticket], words epoch << 32 | value
             if tl.program_id(1) == 0:  # widened once
                 stamp = epoch.to(tl.int64) << 32
@@ -166,6 +169,71 @@ if triton is not None:
             tl.store(acc_ptr + offs, acc.to(acc_ptr.dtype.element_ty), mask=inside)
         seen = tl.max(bad, axis=0)
         tl.store(bad_ptr, epoch, mask=seen > 0)  # every writer writes this call's number: no race to lose
+
+
+    # Constants of the word kernel as int32 (bytes of 0x80, 0x7f, 0x01, 0xfe).
+    H80 = tl.constexpr(-2139062144)
+    H7F = tl.constexpr(2139062143)
+    H01 = tl.constexpr(16843009)
+    HFE = tl.constexpr(-16843010)
+
+    @triton.jit
+    def _bytes_sub(a, b):  # pragma: no cover - compiled
+        """a - b in each byte of int32 words, modulo 256 (no borrow across bytes)."""
+        return ((a | H80) - (b & H7F)) ^ ((a ^ ~b) & H80)
+
+    @triton.jit
+    def _bytes_add(a, b):  # pragma: no cover - compiled
+        """a + b in each byte of int32 words, modulo 256 (no carry across bytes)."""
+        return ((a & H7F) + (b & H7F)) ^ ((a ^ b) & H80)
+
+    @triton.jit(do_not_specialize=["T", "epoch"])
+    def _decode_words_kernel(s_ptr, acc_ptr, bad_ptr, n, T, epoch,
+                             MODE: tl.constexpr, MSB: tl.constexpr, BLOCK: tl.constexpr):  # pragma: no cover
+        # Decode of int8 counts, four slots per int32 word (``n`` words per step): the spike
+        # values are checked and summed in each byte at once. Sums stay below 256 per byte
+        # (Horner's rule for T <= 7 steps, rate codes for T <= 127); signed codes sum their
+        # +1 and -1 spikes apart and subtract them at the end, byte by byte.
+        bad = tl.zeros([BLOCK], dtype=tl.int32)
+        for b in range(tl.program_id(0), tl.cdiv(n, BLOCK), tl.num_programs(0)):
+            offs = tl.cast(b, tl.int64) * BLOCK + tl.arange(0, BLOCK)
+            inside = offs < n
+            pos = tl.zeros([BLOCK], dtype=tl.int32)
+            neg = tl.zeros([BLOCK], dtype=tl.int32)
+            for i in range(0, T):
+                if MSB:
+                    t = i
+                else:
+                    t = T - 1 - i
+                w = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside, other=0)
+                if MODE == GRADED:  # payloads in [-127, 127]: a byte of -128 is the one bad value
+                    x = w ^ H80
+                    bad = bad | ((x - H01) & ~x & H80)  # a zero byte of x (exact for the word)
+                    pos = _bytes_add(pos, w)
+                elif MODE == RATE_S or MODE == BITS_SM or MODE == NAF:  # bytes 0, 1 and -1
+                    one = w & H01  # spike
+                    minus = (w >> 7) & H01  # its sign bit
+                    bad = bad | (w ^ ((minus * 255) | one))
+                    if MODE == RATE_S:
+                        pos = pos + (one ^ minus)
+                        neg = neg + minus
+                    else:
+                        pos = pos * 2 + (one ^ minus)
+                        neg = neg * 2 + minus
+                else:  # bytes 0 and 1
+                    bad = bad | (w & HFE)
+                    if MODE == RATE_U:
+                        pos = pos + w
+                    else:
+                        pos = pos * 2 + w
+            if MODE == RATE_S or MODE == BITS_SM or MODE == NAF:
+                pos = _bytes_sub(pos, neg)
+            elif MODE == BITS_TWOS:  # bit T - 1 weighs -2**(T-1): flip it and subtract it in each byte
+                top = H01 << (T - 1)
+                pos = _bytes_sub(pos ^ top, top)
+            tl.store(acc_ptr + offs, pos, mask=inside)
+        seen = tl.max((bad != 0).to(tl.int32), axis=0)
+        tl.store(bad_ptr, epoch, mask=seen > 0)
 
 
 def available() -> bool:
@@ -288,18 +356,19 @@ def _launch(kernel, grid: tuple[int, int], key: tuple, args: tuple, ptrs: tuple[
 _SMS: dict[int, int] = {}
 
 
-def _programs(blocks: int, t: torch.Tensor) -> int:
-    """Programs along a launch's slot axis: a few per streaming multiprocessor, each walking
-    its share of ``blocks`` (one per block with ``PROGRAMS_PER_SM = 0``)."""
+def _programs(blocks: int, t: torch.Tensor, per_sm: int | None = None) -> int:
+    """Programs along a launch's slot axis: ``per_sm`` (default ``PROGRAMS_PER_SM``) per
+    streaming multiprocessor, each walking its share of ``blocks`` (one per block with 0)."""
+    per_sm = PROGRAMS_PER_SM if per_sm is None else per_sm
     if not t.is_cuda:
         return max(1, min(blocks, INTERPRETED_PROGRAMS))
-    if PROGRAMS_PER_SM <= 0:
+    if per_sm <= 0:
         return blocks
     index = t.device.index
     sms = _SMS.get(index)
     if sms is None:
         sms = _SMS[index] = torch.cuda.get_device_properties(t.device).multi_processor_count
-    return max(1, min(blocks, sms * PROGRAMS_PER_SM))
+    return max(1, min(blocks, sms * per_sm))
 
 
 def extremes_fit(c: torch.Tensor) -> bool:
@@ -385,10 +454,33 @@ def _decode_launch(flat: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: 
     the words its flag goes into and this call's number, read back by the caller."""
     w = _words(flat.device)
     epoch = w.next_epoch()
-    wide = reach >= 2**31
     msb = bool(msb_first)
+    if _words_fit(mode, lo, hi, T, n, flat, acc):
+        words = n // 4
+        _launch(_decode_words_kernel, (_programs(triton.cdiv(words, WORD_BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
+                ("decode-words", mode, msb, WORD_BLOCK, _int_kind(words, True)),
+                (flat.reshape(-1).view(torch.int32), acc.reshape(-1).view(torch.int32), w.flag, words, T, epoch, mode, msb,
+                 WORD_BLOCK),
+                (flat, acc, w.flag))
+        return w, epoch
+    wide = reach >= 2**31
     unroll = max(1, min(DECODE_UNROLL, T))
-    _launch(_decode_kernel, (_programs(triton.cdiv(n, BLOCK), flat), 1),
+    _launch(_decode_kernel, (_programs(triton.cdiv(n, BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
             ("decode", mode, wide, msb, unroll, BLOCK, _int_kind(n, True)),
             (flat, acc, w.flag, n, T, lo, hi, epoch, mode, wide, msb, unroll, BLOCK), (flat, acc, w.flag))
     return w, epoch
+
+
+# The spike values the word kernel checks, by mode.
+_WORD_VALUES = {_modes.RATE_U: (0, 1), _modes.BITS_U: (0, 1), _modes.BITS_TWOS: (0, 1), _modes.RATE_S: (-1, 1),
+                _modes.BITS_SM: (-1, 1), _modes.NAF: (-1, 1), _modes.GRADED: (-127, 127)}
+
+
+def _words_fit(mode: int, lo: int, hi: int, T: int, n: int, flat: torch.Tensor, acc: torch.Tensor) -> bool:
+    """Whether the word kernel decodes this train: int8 counts, slots a multiple of 4 and
+    4-byte aligned, the mode's own spike values, and every byte's sums below 256."""
+    if not WORD_DECODE or acc.dtype != torch.int8 or n % 4 or _WORD_VALUES.get(mode) != (lo, hi):
+        return False
+    if T > (127 if mode in (_modes.RATE_U, _modes.RATE_S) else 2**31 if mode == _modes.GRADED else 7):
+        return False
+    return flat.data_ptr() % 4 == 0 and acc.data_ptr() % 4 == 0 and acc.is_contiguous()
