@@ -7,10 +7,14 @@ planes; decode is one launch: each program reads its slots of every plane once, 
 the spike values, sums them by Horner's rule (or plainly, for rate and graded codes) and
 writes the counts; a program that saw a bad value raises a flag, which the host reads
 (the reference path then names the value). Arithmetic is 32-bit where every value fits
-(counts of at most 2 bytes, shifts below 31), else 64-bit.
+(counts of at most 2 bytes, shifts below 31), else 64-bit. Encode's programs (a few per
+streaming multiprocessor) each walk a share of the blocks, so the range below is reduced
+and raised once per program. Int8 counts (T <= 7 bit steps, T <= 127 rate steps, 8-bit
+graded payloads) are decoded four slots per int32 word: the spike values are checked and
+summed in each byte at once (the kernel was bound by per-slot integer work, not memory).
 
 Encode can also find the counts' range in the same pass (``extremes=True``; with ``T = 0``
-it is a min/max kernel alone): each program reduces its block and raises two words with
+it is a min/max kernel alone): each program reduces its blocks and raises two words with
 ``atomic_max``; the last program (a ticket counter) copies them to pinned host memory,
 where decode's kernel writes its flag too, so the host reads both after one wait on the
 stream, with no copy launched. Neither the range words nor the flag are cleared between

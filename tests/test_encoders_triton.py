@@ -116,7 +116,7 @@ def test_kernels_equal_the_reference(seed, shape, scheme, T, msb, dtype, sign_sp
 @pytest.mark.parametrize("msb", [True, False])
 def test_programs_walk_several_blocks(scheme, msb, monkeypatch):
     """Each program walks several blocks (blocks of 64 slots, 3 programs, the last block
-    partial): the train, the range, the counts decoded (every T from 1 to 9, decode steps
+    partial): the train, the range, the counts decoded (T from 1 to 9, decode steps
     loaded 1 and 4 at a time) and a bad value in a program's last block all come out as
     with one block per program."""
     monkeypatch.setattr(_triton, "BLOCK", 64)
@@ -126,7 +126,7 @@ def test_programs_walk_several_blocks(scheme, msb, monkeypatch):
     mode = _modes.mode_for(sch)
     lo_v, hi_v = sch.spike_values
     rng = np.random.default_rng(7)
-    for T in (range(1, 4) if sch.graded else range(1, 10)):
+    for T in ((1, 2, 3) if sch.graded else (1, 2, 4, 5, 7, 9)):  # every padding of 4 steps; word decode and not
         c = counts_for(rng, scheme, T, (64 * 7 + 20,), np.int16, False)  # 117 words: 8 blocks of 16
         tc = torch.from_numpy(c).to(DEVICE)
         train, lo, hi = _triton.encode_triton(tc, mode, T, msb, extremes=True)
