@@ -112,6 +112,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, help="CPU threads for torch and the numba kernels alike")
     ap.add_argument("--triton-block", type=int, help="slots per Triton program (default encoders._triton.BLOCK)")
     ap.add_argument("--triton-warps", type=int, help="warps per Triton program (default encoders._triton.NUM_WARPS)")
+    ap.add_argument("--triton-programs-per-sm", type=int,
+                    help="Triton programs per SM, each walking blocks; 0 = one per block "
+                         "(default encoders._triton.PROGRAMS_PER_SM)")
+    ap.add_argument("--triton-decode-unroll", type=int,
+                    help="decode steps loaded together (default encoders._triton.DECODE_UNROLL)")
     ap.add_argument("--triton-jit-launch", action="store_true",
                     help="launch through Triton's JIT launcher on every call (default: cached compiled kernels)")
     ap.add_argument("--triton-device-words", action="store_true",
@@ -119,8 +124,13 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.triton_block or args.triton_warps or args.triton_jit_launch or args.triton_device_words:
+    if args.triton_block or args.triton_warps or args.triton_jit_launch or args.triton_device_words \
+            or args.triton_programs_per_sm is not None or args.triton_decode_unroll:
         from encoders import _triton
+
+        if args.triton_programs_per_sm is not None:
+            _triton.PROGRAMS_PER_SM = args.triton_programs_per_sm
+        _triton.DECODE_UNROLL = args.triton_decode_unroll or _triton.DECODE_UNROLL
 
         _triton.BLOCK = args.triton_block or _triton.BLOCK
         _triton.NUM_WARPS = args.triton_warps or _triton.NUM_WARPS
@@ -148,11 +158,17 @@ def main() -> None:
         from encoders import _triton
 
         env["triton_block"], env["triton_warps"] = _triton.BLOCK, _triton.NUM_WARPS
+        env["triton_programs_per_sm"], env["triton_decode_unroll"] = _triton.PROGRAMS_PER_SM, _triton.DECODE_UNROLL
+        env["triton_decode_programs_per_sm"], env["triton_word_decode"] = _triton.DECODE_PROGRAMS_PER_SM, \
+            _triton.WORD_DECODE
         env["triton_fast_launch"], env["triton_pinned_words"] = _triton.FAST_LAUNCH, _triton.PINNED
     print(f"counts {tuple(counts.shape)} int16 in [0, 15], {n / 1e6:.1f} M values, device {args.device} "
           f"({env['device']}), torch {env['torch']}, triton {triton_v}, numba {env['numba']}, "
           f"{env['threads']} threads, {env['date_utc']} UTC, load average {env['load_avg']}"
           + (f", Triton block {env['triton_block']} x {env['triton_warps']} warps, "
+             f"{env['triton_programs_per_sm']} / {env['triton_decode_programs_per_sm']} encode / decode programs per SM "
+             f"(0: one per block), decode steps {env['triton_decode_unroll']} at a time, "
+             f"{'word' if env['triton_word_decode'] else 'slot'} decode of int8 counts, "
              f"{'cached' if env['triton_fast_launch'] else 'JIT'} launches, "
              f"{'pinned' if env['triton_pinned_words'] else 'device'} words" if "triton_block" in env else ""))
     print(f"{args.repeat} interleaved rounds; times in ms as best / median; ratios are time over the copy's")

@@ -125,7 +125,7 @@ def main() -> None:
                 "read-back": lambda: word.item(),
                 "torch launch": lambda: word.fill_(0),
                 "launch jit": lambda: kern._encode_kernel[tiny_grid](
-                    tiny, tiny_train, tiny, tiny, 16, T, 1, T, 0, mode, False, False, kern.BLOCK,
+                    tiny, tiny_train, tiny, tiny, 16, T, T, 0, mode, False, False, True, kern.BLOCK,
                     num_warps=kern.NUM_WARPS),
                 "min/max kernel": lambda: kern.encode_triton(counts, mode, 0, True, extremes=True),
                 "encode kernel+range": lambda: kern.encode_triton(counts, mode, T, True, out=train, extremes=True),
@@ -144,19 +144,13 @@ def main() -> None:
         print(f"{scheme} T={T}: " + ", ".join(cells))
         if cuda:  # device time of the kernels alone (launched directly: no read-back)
             words = kern._words(counts.device)
-            n, grid = counts.numel(), (kern.triton.cdiv(counts.numel(), kern.BLOCK),)
-            wide = _modes.wide_words(counts.element_size(), T, mode)
+            n = counts.numel()
 
             def enc_direct(steps: int, ext: bool):
                 dest = train if steps else words.dummy
-                return lambda: kern._encode_kernel[grid + (1,)](  # noqa: E731
-                    counts, dest, words.ext if ext else counts, words.ext_host if ext else counts, n, steps, 1,
-                    max(1, steps), words.next_epoch(), MODE=mode,
-                    WIDE=wide, EXTREMES=ext, BLOCK=kern.BLOCK, num_warps=kern.NUM_WARPS)
+                return lambda: kern._encode_launch(counts.reshape(-1), mode, steps, True, dest, ext)  # noqa: E731
 
-            dec_direct = lambda: kern._decode_kernel[grid](  # noqa: E731
-                train, back, words.flag, n, T, 1, lo, hi, words.epoch + 1, MODE=mode, WIDE=reach >= 2**31,
-                BLOCK=kern.BLOCK, num_warps=kern.NUM_WARPS)
+            dec_direct = lambda: kern._decode_launch(train, mode, True, lo, hi, reach, back, n, T)  # noqa: E731
             for name, fn in (("encode kernel", enc_direct(T, False)), ("encode kernel+range", enc_direct(T, True)),
                              ("min/max kernel", enc_direct(0, True)), ("decode kernel", dec_direct),
                              ("copy", parts["copy"])):

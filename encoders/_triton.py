@@ -7,10 +7,14 @@ planes; decode is one launch: each program reads its slots of every plane once, 
 the spike values, sums them by Horner's rule (or plainly, for rate and graded codes) and
 writes the counts; a program that saw a bad value raises a flag, which the host reads
 (the reference path then names the value). Arithmetic is 32-bit where every value fits
-(counts of at most 2 bytes, shifts below 31), else 64-bit.
+(counts of at most 2 bytes, shifts below 31), else 64-bit. Encode's programs (a few per
+streaming multiprocessor) each walk a share of the blocks, so the range below is reduced
+and raised once per program. Int8 counts (T <= 7 bit steps, T <= 127 rate steps, 8-bit
+graded payloads) are decoded four slots per int32 word: the spike values are checked and
+summed in each byte at once (the kernel was bound by per-slot integer work, not memory).
 
 Encode can also find the counts' range in the same pass (``extremes=True``; with ``T = 0``
-it is a min/max kernel alone): each program reduces its block and raises two words with
+it is a min/max kernel alone): each program reduces its blocks and raises two words with
 ``atomic_max``; the last program (a ticket counter) copies them to pinned host memory,
 where decode's kernel writes its flag too, so the host reads both after one wait on the
 stream, with no copy launched. Neither the range words nor the flag are cleared between
@@ -38,9 +42,19 @@ try:
     import triton.language as tl
 except ImportError:  # pragma: no cover - CPU-only torch builds
     triton = None
+try:
+    from triton import knobs
+except ImportError:  # pragma: no cover - Triton before 3.4
+    knobs = None
 
-BLOCK = 2048  # slots per program: 8 KB of int32 counts or 2 KB per int8 plane
+BLOCK = 2048  # slots per block: 4 KB of int16 counts or 2 KB per int8 plane
 NUM_WARPS = 4
+PROGRAMS_PER_SM = 16  # encode programs per streaming multiprocessor, each walking its share of the blocks (0: one per block)
+DECODE_PROGRAMS_PER_SM = 0  # the same for decode
+INTERPRETED_PROGRAMS = 3  # programs of a launch without a GPU (Triton's interpreter): every program walks blocks
+DECODE_UNROLL = 1  # decode steps loaded together
+WORD_DECODE = True  # int8 counts decoded four slots per int32 word where they fit (see _words_fit)
+WORD_BLOCK = BLOCK // 4  # words per program of the word kernel (16 bytes per thread at 4 warps)
 MAX_T_CHUNK = 64  # steps per program (a long rate train spreads over a second grid axis)
 EPOCH_BITS = 32  # range words: call number << 32 | the value offset into [0, 2**32)
 MAX_EPOCH = 2**31 - 2  # epochs are int32 kernel arguments; after this many calls the words are cleared once
@@ -55,47 +69,62 @@ if triton is not None:
     GRADED = tl.constexpr(_modes.GRADED)
 
     # ``n`` stays specialized: a multiple of 16 lets the planes' loads and stores be 16-byte vectors.
-    @triton.jit(do_not_specialize=["T", "msb", "t_chunk", "epoch"])
-    def _encode_kernel(c_ptr, out_ptr, ext_ptr, res_ptr, n, T, msb, t_chunk, epoch,
-                       MODE: tl.constexpr, WIDE: tl.constexpr, EXTREMES: tl.constexpr,
+    @triton.jit(do_not_specialize=["T", "t_chunk", "epoch"])
+    def _encode_kernel(c_ptr, out_ptr, ext_ptr, res_ptr, n, T, t_chunk, epoch,
+                       MODE: tl.constexpr, WIDE: tl.constexpr, EXTREMES: tl.constexpr, MSB: tl.constexpr,
                        BLOCK: tl.constexpr):  # pragma: no cover - compiled
-        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-        inside = offs < n
-        v = tl.load(c_ptr + offs, mask=inside, other=0)
-        if WIDE:
-            v = v.to(tl.int64)
-        else:
-            v = v.to(tl.int32)
-        neg = v < 0
-        a = tl.where(neg, -v, v)  # |c| (in range: at most 2**62, or 2**15 in 32-bit words)
-        x = a + (a >> 1)  # NAF: digit k = bit k of x minus bit k + 1 of |c|
+        # Each program walks blocks pid, pid + programs, ... (a grid of a few programs per SM:
+        # the range is reduced and raised once per program, not once per block).
         t0 = tl.program_id(1) * t_chunk
-        for i in range(0, tl.minimum(t_chunk, T - t0)):
-            t = t0 + i
-            k = msb * (T - 1 - t) + (1 - msb) * t  # bit weighed by this step
-            if MODE == RATE_U:
-                d = (v > t).to(v.dtype)
-            elif MODE == RATE_S:
-                d = (a > t).to(v.dtype)
-                d = tl.where(neg, -d, d)
-            elif MODE == BITS_SM:
-                d = (a >> k) & 1
-                d = tl.where(neg, -d, d)
-            elif MODE == NAF:
-                d = ((x >> k) & 1) - (((a >> k) >> 1) & 1)  # two shifts: k + 1 may be 64
-                d = tl.where(neg, -d, d)
-            elif MODE == GRADED:
-                d = tl.where(t == 0, v, 0)
-            else:  # BITS_U, BITS_TWOS: the arithmetic shift gives two's-complement bits
-                d = (v >> k) & 1
-            tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside)
-        # The range after the stores (they are under way while the block reduces).
+        steps = tl.minimum(t_chunk, T - t0)
+        # Slots past the end load the first count: they leave the range as it is.
+        first = tl.load(c_ptr)
+        if WIDE:
+            first = first.to(tl.int64)
+        else:
+            first = first.to(tl.int32)
+        top_v = tl.zeros([BLOCK], dtype=first.dtype) + first
+        bottom_v = top_v
+        for b in range(tl.program_id(0), tl.cdiv(n, BLOCK), tl.num_programs(0)):
+            offs = tl.cast(b, tl.int64) * BLOCK + tl.arange(0, BLOCK)
+            inside = offs < n
+            v = tl.load(c_ptr + offs, mask=inside, other=first).to(first.dtype)
+            neg = v < 0
+            a = tl.where(neg, -v, v)  # |c| (in range: at most 2**62, or 2**15 in 32-bit words)
+            sign = tl.where(neg, -1, 1).to(v.dtype)
+            # NAF: digit k = bit k of x minus bit k of y, x = |c| + |c| >> 1, y = |c| >> 1;
+            # a negative count swaps the two (the digit's sign folded in once, not per step).
+            half = a >> 1
+            x = tl.where(neg, half, a + half)
+            y = tl.where(neg, a + half, half)
+            for i in range(0, steps):
+                t = t0 + i
+                if MSB:
+                    k = T - 1 - t  # bit weighed by this step
+                else:
+                    k = t
+                if MODE == RATE_U:
+                    d = (v > t).to(v.dtype)
+                elif MODE == RATE_S:
+                    d = tl.where(a > t, sign, 0)
+                elif MODE == BITS_SM:
+                    d = ((a >> k) & 1) * sign
+                elif MODE == NAF:
+                    d = ((x >> k) & 1) - ((y >> k) & 1)
+                elif MODE == GRADED:
+                    d = tl.where(t == 0, v, 0)
+                else:  # BITS_U, BITS_TWOS: the arithmetic shift gives two's-complement bits
+                    d = (v >> k) & 1
+                tl.store(out_ptr + t.to(tl.int64) * n + offs, d.to(tl.int8), mask=inside)
+            if EXTREMES:  # elementwise over the program's blocks, reduced once after the loop
+                top_v = tl.maximum(top_v, v)
+                bottom_v = tl.minimum(bottom_v, v)
         if EXTREMES:  # counts of at most 4 bytes: ext = [max word, min word, ticket], words epoch << 32 | value
-            if tl.program_id(1) == 0:  # reduced in the words' own width, widened once
+            if tl.program_id(1) == 0:  # widened once
                 stamp = epoch.to(tl.int64) << 32
-                top = stamp + (tl.max(tl.where(inside, v, -2147483648), axis=0).to(tl.int64) + 2147483648)
-                bottom = stamp + (2147483647 - tl.min(tl.where(inside, v, 2147483647), axis=0).to(tl.int64))
-                # Most blocks raise neither word: read first, so few atomics meet on the two words.
+                top = stamp + (tl.max(top_v, axis=0).to(tl.int64) + 2147483648)
+                bottom = stamp + (2147483647 - tl.min(bottom_v, axis=0).to(tl.int64))
+                # Most programs raise neither word: read first, so few atomics meet on the two words.
                 tl.atomic_max(ext_ptr, top, mask=top > tl.load(ext_ptr))
                 tl.atomic_max(ext_ptr + 1, bottom, mask=bottom > tl.load(ext_ptr + 1))
                 # The last program to take a ticket (ext[2]) sees every other program's words
@@ -106,54 +135,109 @@ if triton is not None:
                     tl.store(res_ptr + 1, tl.atomic_add(ext_ptr + 1, 0))
                     tl.atomic_xchg(ext_ptr + 2, 0)
 
-    @triton.jit(do_not_specialize=["T", "msb", "lo", "hi", "epoch"])
-    def _decode_kernel(s_ptr, acc_ptr, bad_ptr, n, T, msb, lo, hi, epoch,
-                       MODE: tl.constexpr, WIDE: tl.constexpr, BLOCK: tl.constexpr):  # pragma: no cover - compiled
-        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-        inside = offs < n
-        # T >= 1 (the host answers T = 0 itself); from the most significant step (Horner's rule).
-        # Which loop form each mode takes is measured (H200, device time per call, 25 M slots):
-        # the first step peeled off the loop is faster for two's complement (78 against 89 us
-        # at T = 5, where the loop selected -v at step 0) and graded (18 against 24 us at
-        # T = 1), slower for the others (bitwise T = 4: 58 against 48 us; binary T = 15: 213
-        # against 142 us).
-        if MODE == BITS_TWOS or MODE == GRADED:
-            t = (1 - msb) * (T - 1)
-            v = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside, other=0)
-            if WIDE:
-                v = v.to(tl.int64)
-            else:
-                v = v.to(tl.int32)
-            bad = ((v < lo) | (v > hi)).to(tl.int32)
-            if MODE == BITS_TWOS:
-                acc = -v  # the top step weighs -2**(T-1)
-            else:
-                acc = v
-            for i in range(1, T):
-                t = msb * i + (1 - msb) * (T - 1 - i)
-                v = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside, other=0).to(acc.dtype)
-                bad = bad | ((v < lo) | (v > hi)).to(tl.int32)
-                if MODE == GRADED:
-                    acc = acc + v
-                else:
-                    acc = acc * 2 + v
-        else:
+    @triton.jit(do_not_specialize=["T", "lo", "hi", "epoch"])
+    def _decode_kernel(s_ptr, acc_ptr, bad_ptr, n, T, lo, hi, epoch,
+                       MODE: tl.constexpr, WIDE: tl.constexpr, MSB: tl.constexpr, UNROLL: tl.constexpr,
+                       BLOCK: tl.constexpr):  # pragma: no cover - compiled
+        # T >= 1 (the host answers T = 0 itself). Steps from the most significant (Horner's
+        # rule), UNROLL at a time so their loads are in flight together; the first group is
+        # padded in front with steps that load nothing (0 * 2 + 0 keeps the sum 0). Two's
+        # complement sums the bits as unsigned and sign-extends from bit T - 1 at the end.
+        pad = (UNROLL - T % UNROLL) % UNROLL
+        bad = tl.zeros([BLOCK], dtype=tl.int32)
+        for b in range(tl.program_id(0), tl.cdiv(n, BLOCK), tl.num_programs(0)):
+            offs = tl.cast(b, tl.int64) * BLOCK + tl.arange(0, BLOCK)
+            inside = offs < n
             if WIDE:
                 acc = tl.zeros([BLOCK], dtype=tl.int64)
             else:
                 acc = tl.zeros([BLOCK], dtype=tl.int32)
-            bad = tl.zeros([BLOCK], dtype=tl.int32)
-            for i in range(0, T):
-                t = msb * i + (1 - msb) * (T - 1 - i)
-                v = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside, other=0).to(acc.dtype)
-                bad = bad | ((v < lo) | (v > hi)).to(tl.int32)
-                if MODE == RATE_U or MODE == RATE_S:
-                    acc = acc + v
+            for g in range(0, T + pad, UNROLL):
+                for u in tl.static_range(UNROLL):
+                    j = g + u - pad  # Horner position: 0 is the most significant step
+                    if MSB:
+                        t = j
+                    else:
+                        t = T - 1 - j
+                    v = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside & (j >= 0), other=0).to(acc.dtype)
+                    bad = bad | ((v < lo) | (v > hi)).to(tl.int32)
+                    if MODE == RATE_U or MODE == RATE_S or MODE == GRADED:
+                        acc = acc + v
+                    else:
+                        acc = acc * 2 + v
+            if MODE == BITS_TWOS:  # the top step weighs -2**(T-1)
+                if WIDE:
+                    acc = (acc << (64 - T)) >> (64 - T)
                 else:
-                    acc = acc * 2 + v
-        tl.store(acc_ptr + offs, acc.to(acc_ptr.dtype.element_ty), mask=inside)
+                    acc = (acc << (32 - T)) >> (32 - T)
+            tl.store(acc_ptr + offs, acc.to(acc_ptr.dtype.element_ty), mask=inside)
         seen = tl.max(bad, axis=0)
         tl.store(bad_ptr, epoch, mask=seen > 0)  # every writer writes this call's number: no race to lose
+
+
+    # Constants of the word kernel as int32 (bytes of 0x80, 0x7f, 0x01, 0xfe).
+    H80 = tl.constexpr(-2139062144)
+    H7F = tl.constexpr(2139062143)
+    H01 = tl.constexpr(16843009)
+    HFE = tl.constexpr(-16843010)
+
+    @triton.jit
+    def _bytes_sub(a, b):  # pragma: no cover - compiled
+        """a - b in each byte of int32 words, modulo 256 (no borrow across bytes)."""
+        return ((a | H80) - (b & H7F)) ^ ((a ^ ~b) & H80)
+
+    @triton.jit
+    def _bytes_add(a, b):  # pragma: no cover - compiled
+        """a + b in each byte of int32 words, modulo 256 (no carry across bytes)."""
+        return ((a & H7F) + (b & H7F)) ^ ((a ^ b) & H80)
+
+    @triton.jit(do_not_specialize=["T", "epoch"])
+    def _decode_words_kernel(s_ptr, acc_ptr, bad_ptr, n, T, epoch,
+                             MODE: tl.constexpr, MSB: tl.constexpr, BLOCK: tl.constexpr):  # pragma: no cover
+        # Decode of int8 counts, four slots per int32 word (``n`` words per step): the spike
+        # values are checked and summed in each byte at once. Sums stay below 256 per byte
+        # (Horner's rule for T <= 7 steps, rate codes for T <= 127); signed codes sum their
+        # +1 and -1 spikes apart and subtract them at the end, byte by byte.
+        bad = tl.zeros([BLOCK], dtype=tl.int32)
+        for b in range(tl.program_id(0), tl.cdiv(n, BLOCK), tl.num_programs(0)):
+            offs = tl.cast(b, tl.int64) * BLOCK + tl.arange(0, BLOCK)
+            inside = offs < n
+            pos = tl.zeros([BLOCK], dtype=tl.int32)
+            neg = tl.zeros([BLOCK], dtype=tl.int32)
+            for i in range(0, T):
+                if MSB:
+                    t = i
+                else:
+                    t = T - 1 - i
+                w = tl.load(s_ptr + t.to(tl.int64) * n + offs, mask=inside, other=0)
+                if MODE == GRADED:  # payloads in [-127, 127]: a byte of -128 is the one bad value
+                    x = w ^ H80
+                    bad = bad | ((x - H01) & ~x & H80)  # a zero byte of x (exact for the word)
+                    pos = _bytes_add(pos, w)
+                elif MODE == RATE_S or MODE == BITS_SM or MODE == NAF:  # bytes 0, 1 and -1
+                    one = w & H01  # spike
+                    minus = (w >> 7) & H01  # its sign bit
+                    bad = bad | (w ^ ((minus * 255) | one))
+                    if MODE == RATE_S:
+                        pos = pos + (one ^ minus)
+                        neg = neg + minus
+                    else:
+                        pos = pos * 2 + (one ^ minus)
+                        neg = neg * 2 + minus
+                else:  # bytes 0 and 1
+                    bad = bad | (w & HFE)
+                    if MODE == RATE_U:
+                        pos = pos + w
+                    else:
+                        pos = pos * 2 + w
+            if MODE == RATE_S or MODE == BITS_SM or MODE == NAF:
+                pos = _bytes_sub(pos, neg)
+            elif MODE == BITS_TWOS:  # bit T - 1 weighs -2**(T-1): flip it and subtract it in each byte
+                top = H01 << (T - 1)
+                pos = _bytes_sub(pos ^ top, top)
+            tl.store(acc_ptr + offs, pos, mask=inside)
+        seen = tl.max((bad != 0).to(tl.int32), axis=0)
+        tl.store(bad_ptr, epoch, mask=seen > 0)
 
 
 def available() -> bool:
@@ -170,7 +254,7 @@ PINNED = True
 class _Words:
     """One thread's range words and bad-value flag on one device, and its call counter."""
 
-    __slots__ = ("ext", "ext_host", "flag", "dummy", "epoch", "pinned")
+    __slots__ = ("ext", "ext_host", "flag", "dummy", "epoch", "pinned", "host")
 
     def __init__(self, device: torch.device) -> None:
         self.ext = torch.zeros(5, dtype=torch.int64, device=device)  # max, min, ticket; res (unpinned)
@@ -179,9 +263,11 @@ class _Words:
         if self.pinned:
             self.ext_host = torch.zeros(2, dtype=torch.int64, pin_memory=True)
             self.flag = torch.zeros(1, dtype=torch.int32, pin_memory=True)
+            self.host = (self.ext_host.numpy(), self.flag.numpy())  # views of the pinned words: cheap reads
         else:
             self.ext_host = self.ext[3:]
             self.flag = torch.zeros(1, dtype=torch.int32, device=device)
+            self.host = None
         self.epoch = 0
 
     def next_epoch(self) -> int:
@@ -200,7 +286,9 @@ class _Words:
         this call's stamp)."""
         if self.pinned:
             torch.cuda.current_stream(self.ext.device).synchronize()
-        words = self.ext_host.tolist()
+            words = self.host[0].tolist()
+        else:
+            words = self.ext_host.tolist()
         if words[0] >> EPOCH_BITS != epoch or words[1] >> EPOCH_BITS != epoch:  # pragma: no cover - defensive
             words = self.ext[:2].tolist()
         return words
@@ -209,6 +297,7 @@ class _Words:
         """The bad-value flag, once the queued kernels are done."""
         if self.pinned:
             torch.cuda.current_stream(self.ext.device).synchronize()
+            return int(self.host[1][0])
         return int(self.flag.item())
 
 
@@ -250,16 +339,40 @@ def _launch(kernel, grid: tuple[int, int], key: tuple, args: tuple, ptrs: tuple[
     """``kernel[grid](*args)`` (every parameter in order, constexprs included); ``key``
     names the constexprs and specialized integers, ``ptrs`` are the tensor arguments."""
     if FAST_LAUNCH and ptrs[0].is_cuda:
-        key = (key, NUM_WARPS, torch.cuda.current_device()) + tuple((p.dtype, p.data_ptr() % 16 == 0) for p in ptrs)
+        device = torch._C._cuda_getDevice()  # Triton launches on the current device
+        key = (key, NUM_WARPS, device) + tuple((p.dtype, p.data_ptr() % 16 == 0) for p in ptrs)
         compiled = _COMPILED.get(key)
         if compiled is not None:
-            compiled[grid + (1,)](*args)
+            if knobs is None or knobs.runtime.launch_enter_hook is not None:  # pragma: no cover - hooks: Triton's way
+                compiled[grid + (1,)](*args)
+            else:  # what ``compiled[grid](*args)`` does without launch hooks, minus its per-call lookups
+                compiled.run(grid[0], grid[1], 1, torch._C._cuda_getCurrentRawStream(device), compiled.function,
+                             compiled.packed_metadata, None, None, None, *args)
             return
         compiled = kernel[grid](*args, num_warps=NUM_WARPS)
         if compiled is not None and hasattr(compiled, "__getitem__") and hasattr(compiled, "packed_metadata"):
+            compiled._init_handles()
             _COMPILED[key] = compiled
         return
     kernel[grid](*args, num_warps=NUM_WARPS)
+
+
+_SMS: dict[int, int] = {}
+
+
+def _programs(blocks: int, t: torch.Tensor, per_sm: int | None = None) -> int:
+    """Programs along a launch's slot axis: ``per_sm`` (default ``PROGRAMS_PER_SM``) per
+    streaming multiprocessor, each walking its share of ``blocks`` (one per block with 0)."""
+    per_sm = PROGRAMS_PER_SM if per_sm is None else per_sm
+    if not t.is_cuda:
+        return max(1, min(blocks, INTERPRETED_PROGRAMS))
+    if per_sm <= 0:
+        return blocks
+    index = t.device.index
+    sms = _SMS.get(index)
+    if sms is None:
+        sms = _SMS[index] = torch.cuda.get_device_properties(t.device).multi_processor_count
+    return max(1, min(blocks, sms * per_sm))
 
 
 def extremes_fit(c: torch.Tensor) -> bool:
@@ -275,31 +388,43 @@ def encode_triton(c: torch.Tensor, mode: int, T: int, msb_first: bool, out: torc
     :func:`extremes_fit`), returns ``(train, min, max)``: the counts' range found in the
     same pass, read back once ((0, 0) when empty); ``T = 0`` then makes it a min/max pass."""
     flat = c.contiguous().reshape(-1)
-    n = flat.numel()
     if out is None:
         out = torch.empty((T,) + tuple(c.shape), dtype=torch.int8, device=c.device)
     if extremes and not extremes_fit(flat):
         raise ValueError(f"the range words hold counts of at most 4 bytes, got {flat.dtype}")
-    if n and (T or extremes):
-        t_chunk = max(1, min(T, MAX_T_CHUNK))
-        grid = (triton.cdiv(n, BLOCK), max(1, triton.cdiv(T, t_chunk)))
-        wide = wide_words(flat.element_size(), T, mode)
-        w = _words(c.device) if extremes else None
-        epoch = w.next_epoch() if extremes else 0
-        dest = out if T else w.dummy
-        ext, res = (w.ext, w.ext_host) if extremes else (flat, flat)
-        _launch(_encode_kernel, grid, ("encode", mode, wide, extremes, BLOCK, _int_kind(n, True), _int_kind(T, False)),
-                (flat, dest, ext, res, n, T, int(msb_first), t_chunk, epoch, mode, wide, extremes, BLOCK),
-                (flat, dest, ext, res))
-        if extremes:
-            top, bottom = w.range_words(epoch)
-            if top >> EPOCH_BITS != epoch or bottom >> EPOCH_BITS != epoch:  # pragma: no cover - a broken kernel
-                raise RuntimeError("the encode kernel did not report the counts' range")
-            mask = (1 << EPOCH_BITS) - 1
-            return out, 2**31 - 1 - (bottom & mask), (top & mask) - 2**31
+    words = _encode_launch(flat, mode, T, msb_first, out, extremes)
+    if words is not None:
+        w, epoch = words
+        top, bottom = w.range_words(epoch)
+        if top >> EPOCH_BITS != epoch or bottom >> EPOCH_BITS != epoch:  # pragma: no cover - a broken kernel
+            raise RuntimeError("the encode kernel did not report the counts' range")
+        mask = (1 << EPOCH_BITS) - 1
+        return out, 2**31 - 1 - (bottom & mask), (top & mask) - 2**31
     if extremes:
         return out, 0, 0
     return out
+
+
+def _encode_launch(flat: torch.Tensor, mode: int, T: int, msb_first: bool, out: torch.Tensor,
+                   extremes: bool) -> tuple[_Words, int] | None:
+    """Queue the encode kernel of :func:`encode_triton` on flat counts (nothing for no
+    counts, or no steps without the range); with the range, the words it reports into and
+    this call's number, read back by the caller."""
+    n = flat.numel()
+    if not n or not (T or extremes):
+        return None
+    t_chunk = max(1, min(T, MAX_T_CHUNK))
+    grid = (_programs(triton.cdiv(n, BLOCK), flat), max(1, triton.cdiv(T, t_chunk)))
+    wide = wide_words(flat.element_size(), T, mode)
+    w = _words(flat.device) if extremes else None
+    epoch = w.next_epoch() if extremes else 0
+    dest = out if T else w.dummy
+    ext, res = (w.ext, w.ext_host) if extremes else (flat, flat)
+    msb = bool(msb_first)
+    _launch(_encode_kernel, grid, ("encode", mode, wide, extremes, msb, BLOCK, _int_kind(n, True),
+                                   _int_kind(T, False)),
+            (flat, dest, ext, res, n, T, t_chunk, epoch, mode, wide, extremes, msb, BLOCK), (flat, dest, ext, res))
+    return (w, epoch) if extremes else None
 
 
 def decode_triton(s: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int, reach: int, acc_dtype: torch.dtype,
@@ -315,17 +440,51 @@ def decode_triton(s: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int,
         return acc
     if T == 0:  # no steps: every count is 0
         return acc.zero_()
-    w = _words(s.device)
-    epoch = w.next_epoch()
-    wide = reach >= 2**31
     try:
-        _launch(_decode_kernel, (triton.cdiv(n, BLOCK), 1), ("decode", mode, wide, BLOCK, _int_kind(n, True)),
-                (flat, acc, w.flag, n, T, int(msb_first), lo, hi, epoch, mode, wide, BLOCK), (flat, acc, w.flag))
+        w, epoch = _decode_launch(flat, mode, msb_first, lo, hi, reach, acc, n, T)
     except ValueError as e:  # pragma: no cover - a driver that cannot map pinned memory
-        if not w.pinned or "Pointer argument" not in str(e):
+        if not _words(s.device).pinned or "Pointer argument" not in str(e):
             raise
         _no_pinned()
         return decode_triton(s, mode, msb_first, lo, hi, reach, acc_dtype, out)
     if w.flag_word() == epoch:
         return None
     return acc
+
+
+def _decode_launch(flat: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int, reach: int, acc: torch.Tensor,
+                   n: int, T: int) -> tuple[_Words, int]:
+    """Queue the decode kernel of :func:`decode_triton` (``n`` slots, ``T >= 1`` steps);
+    the words its flag goes into and this call's number, read back by the caller."""
+    w = _words(flat.device)
+    epoch = w.next_epoch()
+    msb = bool(msb_first)
+    if _words_fit(mode, lo, hi, T, n, flat, acc):
+        words = n // 4
+        _launch(_decode_words_kernel, (_programs(triton.cdiv(words, WORD_BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
+                ("decode-words", mode, msb, WORD_BLOCK, _int_kind(words, True)),
+                (flat.reshape(-1).view(torch.int32), acc.reshape(-1).view(torch.int32), w.flag, words, T, epoch, mode, msb,
+                 WORD_BLOCK),
+                (flat, acc, w.flag))
+        return w, epoch
+    wide = reach >= 2**31
+    unroll = max(1, min(DECODE_UNROLL, T))
+    _launch(_decode_kernel, (_programs(triton.cdiv(n, BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
+            ("decode", mode, wide, msb, unroll, BLOCK, _int_kind(n, True)),
+            (flat, acc, w.flag, n, T, lo, hi, epoch, mode, wide, msb, unroll, BLOCK), (flat, acc, w.flag))
+    return w, epoch
+
+
+# The spike values the word kernel checks, by mode.
+_WORD_VALUES = {_modes.RATE_U: (0, 1), _modes.BITS_U: (0, 1), _modes.BITS_TWOS: (0, 1), _modes.RATE_S: (-1, 1),
+                _modes.BITS_SM: (-1, 1), _modes.NAF: (-1, 1), _modes.GRADED: (-127, 127)}
+
+
+def _words_fit(mode: int, lo: int, hi: int, T: int, n: int, flat: torch.Tensor, acc: torch.Tensor) -> bool:
+    """Whether the word kernel decodes this train: int8 counts, slots a multiple of 4 and
+    4-byte aligned, the mode's own spike values, and every byte's sums below 256."""
+    if not WORD_DECODE or acc.dtype != torch.int8 or n % 4 or _WORD_VALUES.get(mode) != (lo, hi):
+        return False
+    if T > (127 if mode in (_modes.RATE_U, _modes.RATE_S) else 2**31 if mode == _modes.GRADED else 7):
+        return False
+    return flat.data_ptr() % 4 == 0 and acc.data_ptr() % 4 == 0 and acc.is_contiguous()

@@ -112,6 +112,71 @@ def test_kernels_equal_the_reference(seed, shape, scheme, T, msb, dtype, sign_sp
             np.testing.assert_array_equal(back.cpu().numpy(), decode_steps(NUMPY, ref, sch, msb, np.int64))
 
 
+@pytest.mark.parametrize("scheme", list(E.SCHEMES))
+@pytest.mark.parametrize("msb", [True, False])
+def test_programs_walk_several_blocks(scheme, msb, monkeypatch):
+    """Each program walks several blocks (blocks of 64 slots, 3 programs, the last block
+    partial): the train, the range, the counts decoded (T from 1 to 9, decode steps
+    loaded 1 and 4 at a time) and a bad value in a program's last block all come out as
+    with one block per program."""
+    monkeypatch.setattr(_triton, "BLOCK", 64)
+    monkeypatch.setattr(_triton, "WORD_BLOCK", 16)
+    monkeypatch.setattr(_triton, "_programs", lambda blocks, t, per_sm=None: min(blocks, 3))
+    sch = E.get_scheme(scheme)
+    mode = _modes.mode_for(sch)
+    lo_v, hi_v = sch.spike_values
+    rng = np.random.default_rng(7)
+    for T in ((1, 2, 3) if sch.graded else (1, 2, 4, 5, 7, 9)):  # every padding of 4 steps; word decode and not
+        c = counts_for(rng, scheme, T, (64 * 7 + 20,), np.int16, False)  # 117 words: 8 blocks of 16
+        tc = torch.from_numpy(c).to(DEVICE)
+        train, lo, hi = _triton.encode_triton(tc, mode, T, msb, extremes=True)
+        np.testing.assert_array_equal(train.cpu().numpy(), reference_train(c, scheme, T, msb))
+        assert (lo, hi) == (int(c.min()), int(c.max()))
+        w = np.ones(T, np.int64) if sch.graded else sch.step_weights(T, "msb" if msb else "lsb")
+        reach = T * sch.payload_max if sch.graded else int(np.abs(w).sum())
+        for unroll in (1, 4):
+            monkeypatch.setattr(_triton, "DECODE_UNROLL", unroll)
+            back = _triton.decode_triton(train, mode, msb, lo_v, hi_v, reach, torch.int64)
+            assert back is not None and np.array_equal(back.cpu().numpy(), c.astype(np.int64)), (T, unroll)
+            bad = train.clone()
+            bad[T - 1, 64 * 6 + 5] = lo_v - 1 if lo_v > -128 else hi_v + 1
+            assert _triton.decode_triton(bad, mode, msb, lo_v, hi_v, reach, torch.int64) is None, (T, unroll)
+        _, _, _, acc_t = E.schemes._decode_plan(sch, T, "msb" if msb else "lsb")
+        assert _triton._words_fit(mode, lo_v, hi_v, T, c.size, train, torch.empty(4, dtype=acc_t)) == \
+            (acc_t == torch.int8)  # int8 counts: four slots per word
+        back = _triton.decode_triton(train, mode, msb, lo_v, hi_v, reach, acc_t)
+        assert back is not None and back.dtype == acc_t and np.array_equal(back.cpu().numpy(), c.astype(acc_t_np(acc_t)))
+        bad = train.clone()
+        bad[T - 1, 64 * 6 + 5] = lo_v - 1 if lo_v > -128 else hi_v + 1
+        assert _triton.decode_triton(bad, mode, msb, lo_v, hi_v, reach, acc_t) is None, T
+
+
+def acc_t_np(dtype: torch.dtype) -> np.dtype:
+    return torch.empty(0, dtype=dtype).numpy().dtype
+
+
+@pytest.mark.parametrize("scheme", list(E.SCHEMES))
+def test_word_decode_flags_every_bad_byte_in_every_lane(scheme):
+    """The int8 decode on four slots per word: every int8 value outside the scheme's spike
+    values is flagged (in a byte and step that vary with the value); a train of every
+    allowed value in every lane decodes to the reference's counts."""
+    sch = E.get_scheme(scheme)
+    lo, hi = sch.spike_values
+    mode = _modes.mode_for(sch)
+    T = 2
+    reach = 2 * sch.payload_max if sch.graded else int(np.abs(sch.step_weights(T)).sum())
+    allowed = np.arange(lo, hi + 1)
+    good = np.array(np.meshgrid(allowed, allowed)).reshape(2, -1).astype(np.int8)  # every pair of steps
+    good = np.concatenate([good, np.zeros((2, -good.shape[1] % 4), np.int8)], axis=1)
+    got = _triton.decode_triton(torch.from_numpy(good).to(DEVICE), mode, True, lo, hi, reach, torch.int8)
+    ref = good.astype(np.int64).sum(0) if sch.graded else decode_steps(NUMPY, good, sch, True, np.int64)
+    assert got is not None and np.array_equal(got.cpu().numpy(), ref.astype(np.int8))
+    for value in sorted(set(range(-128, 128)) - set(range(lo, hi + 1))):
+        s = torch.zeros((T, 8), dtype=torch.int8)
+        s[value % 2, value % 8] = value  # every lane and step over the values
+        assert _triton.decode_triton(s.to(DEVICE), mode, True, lo, hi, reach, torch.int8) is None, value
+
+
 @settings(max_examples=30 if CUDA else 60, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -267,7 +332,8 @@ def test_public_api_on_the_kernel_path_agrees_with_the_torch_path(scheme, order,
 
 COMPILED = [(k, m, False) for k in ("encode", "decode") for m in range(7)] + \
     [(k, m, True) for k in ("encode", "decode") for m in (_modes.BITS_TWOS, _modes.NAF)] + \
-    [("encode-extremes", m, False) for m in range(7)] + [("encode-extremes", _modes.NAF, True)]
+    [("encode-extremes", m, False) for m in range(7)] + [("encode-extremes", _modes.NAF, True)] + \
+    [("decode-words", m, False) for m in range(7)]
 
 _COMPILE_SCRIPT = r"""
 import json, re, sys
@@ -279,17 +345,22 @@ from encoders import _triton as K
 if "nvidia" not in backends:
     print(json.dumps(None)); sys.exit()
 ENC = {"c_ptr": "*i16", "out_ptr": "*i8", "ext_ptr": "*i64", "res_ptr": "*i64", "n": "i32", "T": "i32",
-       "msb": "i32", "t_chunk": "i32", "epoch": "i32"}
+       "t_chunk": "i32", "epoch": "i32"}
 SIGS = {
-    "encode": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": False}),
-    "encode-extremes": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": True}),
+    "encode": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": False, "MSB": True}),
+    "encode-extremes": (K._encode_kernel, ENC, (0, 1, 2, 3, 4), {"EXTREMES": True, "MSB": True}),
     "decode": (K._decode_kernel, {"s_ptr": "*i8", "acc_ptr": "*i8", "bad_ptr": "*i32", "n": "i32", "T": "i32",
-                                  "msb": "i32", "lo": "i32", "hi": "i32", "epoch": "i32"}, (0, 1, 2, 3), {}),
+                                  "lo": "i32", "hi": "i32", "epoch": "i32"}, (0, 1, 2, 3),
+               {"MSB": True, "UNROLL": K.DECODE_UNROLL}),
+    "decode-words": (K._decode_words_kernel, {"s_ptr": "*i32", "acc_ptr": "*i32", "bad_ptr": "*i32", "n": "i32",
+                                              "T": "i32", "epoch": "i32"}, (0, 1, 2, 3), {"MSB": True}),
 }
 found = {}
 for kernel, mode, wide in json.loads(sys.argv[1]):
     fn, sig, aligned, extra = SIGS[kernel]
-    src = ASTSource(fn=fn, signature=sig, constexprs={"MODE": mode, "WIDE": wide, "BLOCK": K.BLOCK, **extra},
+    base = {"MODE": mode, "BLOCK": K.WORD_BLOCK} if kernel == "decode-words" else \
+        {"MODE": mode, "WIDE": wide, "BLOCK": K.BLOCK}
+    src = ASTSource(fn=fn, signature=sig, constexprs={**base, **extra},
                     attrs={(i,): [["tt.divisibility", 16]] for i in aligned})
     ptx = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": K.NUM_WARPS}).asm["ptx"]
     found[f"{kernel}-{mode}-{wide}"] = [sorted(set(re.findall(r"ld\.global[.\w]*", ptx))),
@@ -326,12 +397,15 @@ def hopper_ptx(tmp_path_factory):
 def test_kernels_compile_for_hopper_with_16_byte_memory_access(kernel, mode, wide, hopper_ptx):
     """The interpreted source also compiles for sm_90 (the interpreter is lenient, e.g. about
     non-constexpr globals); with planes of a multiple of 16 slots, every global load and
-    store of counts and train is a 16-byte vector (the other accesses are the flag word and,
-    with the range, the range words: an 8-byte load and a 64-bit atomic max each, the
-    ticket's atomic add and exchange, and the last program's two 8-byte result stores)."""
+    store of counts and train is a 16-byte vector (the other accesses are the flag word,
+    encode's load of the first count (the value of slots past the end) and, with the range,
+    the range words: an 8-byte load and a 64-bit atomic max each, the ticket's atomic add and
+    exchange, and the last program's two 8-byte result stores)."""
     loads, stores, atomics = hopper_ptx[f"{kernel}-{mode}-{wide}"]
     extremes = kernel == "encode-extremes"
-    assert loads and set(loads) - ({"ld.global.b64"} if extremes else set()) <= {"ld.global.v4.b32"}, loads
+    others = ({"ld.global.b16"} if kernel.startswith("encode") else set()) | ({"ld.global.b64"} if extremes else set())
+    assert loads and set(loads) - others <= {"ld.global.v4.b32"}, loads
+    assert "ld.global.v4.b32" in loads
     assert stores and set(stores) - {"st.global.b32", "st.global.b64"} <= {"st.global.v4.b32"}, stores
     assert "st.global.v4.b32" in stores and ("st.global.b64" in stores) == extremes
     assert {a.split(".")[-2] for a in atomics} == ({"max", "add", "exch"} if extremes else set()), atomics
