@@ -134,7 +134,7 @@ def main() -> None:
 
         _triton.BLOCK = args.triton_block or _triton.BLOCK
         _triton.NUM_WARPS = args.triton_warps or _triton.NUM_WARPS
-        _triton.FAST_LAUNCH = not args.triton_jit_launch
+        _triton.FAST_LAUNCH = _triton.FAST_LAUNCH and not args.triton_jit_launch
         _triton.PINNED = not args.triton_device_words
     cuda = args.device.startswith("cuda")
     gen = torch.Generator().manual_seed(0)

@@ -324,8 +324,10 @@ def _words(device: torch.device) -> _Words:
 # Compiled kernels by everything Triton specializes them on, launched without Triton's
 # per-call argument binding (the JIT launcher costs tens of microseconds a call on a busy
 # host). The first launch of each key goes through the JIT, which compiles and returns it.
+# The direct call uses Triton's CompiledKernel internals as of 3.6 (the version measured, and
+# the one CUDA builds of torch 2.11 bring); other versions take the JIT launcher.
 _COMPILED: dict[tuple, object] = {}
-FAST_LAUNCH = True
+FAST_LAUNCH = triton is not None and triton.__version__.startswith("3.6.")
 
 
 def _int_kind(v: int, specialized: bool) -> tuple:
