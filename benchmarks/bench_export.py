@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# Run as a script, this directory comes first on sys.path, where a sibling benchmark
-# named encoders.py would shadow the encoders package: drop it.
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import encoders  # noqa: E402
-from neurosim.export import FORMATS, aer_records, select_layer, sidecar_path, write_layer_spikes  # noqa: E402
-
+import encoders
+from neurosim.export import FORMATS, aer_records, select_layer, sidecar_path, write_layer_spikes
 
 def best_of(fn, repeat: int) -> float:
     times = []
@@ -34,7 +27,6 @@ def best_of(fn, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
-
 
 def naive_vcd(ls, path: Path) -> None:
     """Baseline: the obvious per-event Python writer (same changes, one f-string each)."""
@@ -55,7 +47,6 @@ def naive_vcd(ls, path: Path) -> None:
         lines.append(f"#{t}")
         lines.extend(changes[t])
     path.write_text("\n".join(lines) + "\n")
-
 
 def run(tokens: int, channels: int, repeat: int, clip: bool, out: Path) -> None:
     rng = np.random.default_rng(0)
@@ -94,7 +85,6 @@ def run(tokens: int, channels: int, repeat: int, clip: bool, out: Path) -> None:
     print(f"baseline np.savetxt CSV: {t_savetxt * 1e3:8.1f} ms -> csv writer is {t_savetxt / sizes['csv'][0]:.1f}x faster")
     print(f"baseline per-event Python VCD: {t_naive * 1e3:8.1f} ms -> vcd writer is {t_naive / sizes['vcd'][0]:.1f}x faster")
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=512)
@@ -105,7 +95,6 @@ def main() -> None:
         for clip in (False, True):
             run(args.tokens, args.channels, args.repeat, clip, Path(d))
     print(f"\n(cpu count {os.cpu_count()}; numpy {np.__version__})")
-
 
 if __name__ == "__main__":
     main()

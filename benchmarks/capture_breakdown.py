@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# run as a script, this folder comes first on sys.path and its encoders.py would shadow the package
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() not in (REPO, REPO / "benchmarks")]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 

@@ -1,9 +1,9 @@
 """Where encode + decode time goes: each part of the public calls timed alone, same run.
 
-Shape and counts as benchmarks/encoders.py (int16 in [0, 15], (12, 1024, 2048)); buffers
+Shape and counts as benchmarks/encode_decode.py (int16 in [0, 15], (12, 1024, 2048)); buffers
 reused. Wall times (host work, launches and waits included, synchronized before and after
 each call, best / median of interleaved rounds) of:
-  * ``copy``: torch ``copy_`` of the int8 train's size (the floor of benchmarks/encoders.py);
+  * ``copy``: torch ``copy_`` of the int8 train's size (the floor of benchmarks/encode_decode.py);
   * ``sync``: an empty synchronize (the wait the timing itself adds to every call);
   * ``extremes``: the counts' min/max read back to the host by ``encoders.schemes._extremes``
     (numba on CPU; torch ``aminmax`` on CUDA, the path of counts wider than 4 bytes);
@@ -27,12 +27,8 @@ Usage: python benchmarks/encoders_parts.py [--device cuda] [--rounds 20] [--sche
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
-
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import numpy as np
 import torch

@@ -1,6 +1,6 @@
 """CUDA kernel variants of encoders._triton, measured in one run: grids and the word decode.
 
-Counts and shape as benchmarks/encoders.py (int16 in [0, 15], (12, 1024, 2048), default T).
+Counts and shape as benchmarks/encode_decode.py (int16 in [0, 15], (12, 1024, 2048), default T).
 For each variant of the module's knobs (``PROGRAMS_PER_SM`` / ``DECODE_PROGRAMS_PER_SM``:
 encode / decode programs per streaming multiprocessor, 0 = one program per block;
 ``WORD_DECODE``: int8 counts decoded four slots per int32 word) and each scheme, printed:
@@ -18,12 +18,8 @@ together; its log is docs/measurements/h200-2026-12-02/encoders_1135_variants.tx
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
-
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import torch
 

@@ -12,7 +12,7 @@ for n in 1024 4096; do
   timeout 150 python3 benchmarks/simulator.py --device cuda --random-model --tokens $n --schemes bitwise-signed \
       --engine gemm,planes --repeats 5 > "$O/simulator_$n.log" 2>&1
 done
-timeout 60 python3 benchmarks/encoders.py --device cuda --repeat 5 > "$O/encoders_cuda.log" 2>&1
+timeout 60 python3 benchmarks/encode_decode.py --device cuda --repeat 5 > "$O/encoders_cuda.log" 2>&1
 if [ -n "$1" ]; then  # `neurosim run --device cuda` end to end on a local model folder (random weights)
   timeout 150 python3 - "$1" > "$O/run_cli.log" 2>&1 <<'PY'
 import subprocess, sys, time

@@ -40,8 +40,6 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-# benchmarks/encoders.py would shadow the encoders package: drop this folder from the path.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != str(Path(__file__).resolve().parent)]
 sys.path.insert(0, str(REPO))
 
 import encoders  # noqa: E402

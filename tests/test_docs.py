@@ -48,3 +48,12 @@ def test_code_cites_public_sources_not_private_notes():
             if private.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{n}")
     assert offenders == [], offenders
+
+
+def test_no_benchmark_script_shadows_a_package():
+    """Run as ``python benchmarks/X.py``, the benchmarks folder comes first on sys.path: a
+    script named like one of the project's packages would be imported in its place."""
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"benchmarks", "tests"}
+    assert {"encoders", "hw_models", "neurosim", "analysis"} <= packages
+    scripts = {p.stem for p in (ROOT / "benchmarks").glob("*.py")}
+    assert "gpu_energy" in scripts and not scripts & packages, scripts & packages

@@ -21,7 +21,7 @@ Each call runs everything the public functions do: the counts' min/max (default 
 check), the spike-value check of decode and the kernels (numba on CPU, Triton on CUDA when
 importable, else the torch step loops).
 
-Usage: python benchmarks/encoders.py [--shape 12 1024 2048] [--repeat 5] [--device cpu]
+Usage: python benchmarks/encode_decode.py [--shape 12 1024 2048] [--repeat 5] [--device cpu]
        [--schemes binary ternary ...] [--threads N] [--json FILE]
 """
 from __future__ import annotations
@@ -32,13 +32,9 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 
-# This file shares its name with the `encoders` package: drop its own folder from the path.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-import numpy as np
 import torch
 
 import encoders as E
