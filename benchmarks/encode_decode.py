@@ -32,34 +32,17 @@ import json
 import os
 import platform
 import statistics
-import time
-
+import sys
+from pathlib import Path
 
 import torch
 
-import encoders as E
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # benchmarks.timing, run as a script or as a module
+    sys.path.insert(0, str(REPO))
 
-
-def _timed(fn, cuda: bool) -> float:
-    if cuda:
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    fn()
-    if cuda:
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
-
-
-def interleaved(fns: dict, rounds: int, cuda: bool) -> dict[str, list[float]]:
-    """Wall times (s) of each function over ``rounds`` rounds, one call of each per round,
-    after one untimed warm-up call each."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            times[k].append(_timed(fn, cuda))
-    return times
+import encoders as E  # noqa: E402
+from benchmarks.timing import interleaved  # noqa: E402
 
 
 def loop_baseline(x: torch.Tensor, scheme: str, T: int) -> torch.Tensor:

@@ -28,13 +28,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-import encoders as E
-from encoders import _fused, _modes, schemes
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # benchmarks.timing, run as a script or as a module
+    sys.path.insert(0, str(REPO))
+
+import encoders as E  # noqa: E402
+from benchmarks.timing import cuda_device_us, interleaved  # noqa: E402
+from encoders import _fused, _modes, schemes  # noqa: E402
 
 
 def main() -> None:
@@ -56,15 +63,6 @@ def main() -> None:
     print(f"counts {tuple(counts.shape)} int16, device {args.device} "
           f"({torch.cuda.get_device_name() if cuda else 'cpu'}), torch {torch.__version__}, "
           f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC; wall us best / median of {args.rounds} rounds")
-
-    def wall(fn) -> float:
-        if cuda:
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter() - t0
 
     for scheme in args.schemes:
         sch = E.get_scheme(scheme)
@@ -132,12 +130,7 @@ def main() -> None:
                 "encode device words": variant(parts["encode"], pinned=False),
                 "decode device words": variant(parts["decode"], pinned=False),
             })
-        for fn in parts.values():
-            fn()
-        times: dict[str, list[float]] = {k: [] for k in parts}
-        for _ in range(args.rounds):
-            for k, fn in parts.items():
-                times[k].append(wall(fn))
+        times = interleaved(parts, args.rounds, cuda)
         cells = [f"{k} {min(v) * 1e6:.0f}/{statistics.median(v) * 1e6:.0f}" for k, v in times.items()]
         print(f"{scheme} T={T}: " + ", ".join(cells))
         if cuda:  # device time of the kernels alone (launched directly: no read-back)
@@ -152,14 +145,7 @@ def main() -> None:
             for name, fn in (("encode kernel", enc_direct(T, False)), ("encode kernel+range", enc_direct(T, True)),
                              ("min/max kernel", enc_direct(0, True)), ("decode kernel", dec_direct),
                              ("copy", parts["copy"])):
-                fn()
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                for _ in range(20):
-                    fn()
-                end.record()
-                end.synchronize()
-                print(f"    device time, {name}: {start.elapsed_time(end) / 20 * 1e3:.1f} us per call")
+                print(f"    device time, {name}: {cuda_device_us(fn):.1f} us per call")
             words.flag.zero_()
             E.encode(counts, scheme, out=train)  # rewrite the train the direct launches may have overwritten
             E.decode(train, scheme, out=back)

@@ -19,12 +19,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-import encoders as E
-from encoders import _modes, schemes
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # benchmarks.timing, run as a script or as a module
+    sys.path.insert(0, str(REPO))
+
+import encoders as E  # noqa: E402
+from benchmarks.timing import cuda_device_us, interleaved  # noqa: E402
+from encoders import _modes, schemes  # noqa: E402
 
 CONFIGS = [  # PROGRAMS_PER_SM (encode), DECODE_PROGRAMS_PER_SM, WORD_DECODE; 0 = one program per block
     (16, 0, True),
@@ -71,36 +78,16 @@ def main() -> None:
             assert torch.equal(back.to(torch.int16), counts), (scheme, pps, dpps, word)
             words = kern._words(counts.device)
 
-            def device_us(fn) -> float:
-                fn()
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                for _ in range(20):
-                    fn()
-                end.record()
-                end.synchronize()
-                return start.elapsed_time(end) / 20 * 1e3
-
-            enc = device_us(lambda: kern._encode_launch(flat, mode, T, True, train, True))
-            dec = device_us(lambda: kern._decode_launch(train, mode, True, lo, hi, reach, back, n, T))
-            cp = device_us(lambda: dst.copy_(src))
+            enc = cuda_device_us(lambda: kern._encode_launch(flat, mode, T, True, train, True))
+            dec = cuda_device_us(lambda: kern._decode_launch(train, mode, True, lo, hi, reach, back, n, T))
+            cp = cuda_device_us(lambda: dst.copy_(src))
             words.flag.zero_()
 
             def pair():
                 E.encode(counts, scheme, out=train)
                 E.decode(train, scheme, out=back)
 
-            fns = {"copy": lambda: dst.copy_(src), "pair": pair}
-            times = {k: [] for k in fns}
-            for fn in fns.values():
-                fn()
-            for _ in range(args.rounds):
-                for k, fn in fns.items():
-                    torch.cuda.synchronize()
-                    t0 = time.perf_counter()
-                    fn()
-                    torch.cuda.synchronize()
-                    times[k].append(time.perf_counter() - t0)
+            times = interleaved({"copy": lambda: dst.copy_(src), "pair": pair}, args.rounds, cuda=True)
             total[(pps, dpps, word)] += enc + dec
             ratio = min(times["pair"]) / min(times["copy"])
             med = statistics.median(p / c for p, c in zip(times["pair"], times["copy"]))
