@@ -274,6 +274,20 @@ def commit(tmp: Path, final: Path, overwrite: bool) -> None:
     fsync_path(final.parent, directory=True)
 
 
+class CommitOnExit:
+    """Context manager of a writer that commits its file with ``close()`` and discards it with
+    ``abort()``: a clean ``with`` block commits, an exception aborts (and propagates)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
 @contextmanager
 def atomic_paths(targets: Sequence[Any], overwrite: bool = False) -> Iterator[list[Path]]:
     """Yield temp paths (same folders as ``targets``) to write; on success they become the targets.

@@ -14,13 +14,14 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from .fileio import CommitOnExit
 from .trace_writer import TraceWriter
 
 _STOP = object()
 _POLL_S = 0.05  # how often a blocked producer looks for a failure of the writer thread
 
 
-class AsyncTraceWriter:
+class AsyncTraceWriter(CommitOnExit):
     """A :class:`TraceWriter` whose calls run, in order, on one writer thread.
 
     Args:
@@ -196,12 +197,3 @@ class AsyncTraceWriter:
             self._skip = True
             self._stop()
         self.writer.abort()
-
-    def __enter__(self) -> "AsyncTraceWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

@@ -27,7 +27,9 @@ except ImportError:  # pragma: no cover - Windows
 from encoders import VTH_MAX, VTH_MIN
 
 from .checksums import TEXT_DIGEST_ATTRS, text_digest, with_fletcher32
-from .fileio import OutputError, check_target, commit, disk_full_errno, disk_full_error, free_mib, temp_file
+from .fileio import (
+    CommitOnExit, OutputError, check_target, commit, disk_full_errno, disk_full_error, free_mib, temp_file,
+)
 from .trace_buffers import _Borrowed, _LayerBuffer
 from .trace_schema import (
     _CHUNK_BYTES,
@@ -94,7 +96,7 @@ def _encode_chunk(block: np.ndarray, compress: bool) -> bytes:
     return with_fletcher32(_deflate(block) if compress else block.tobytes())
 
 
-class TraceWriter:
+class TraceWriter(CommitOnExit):
     """Stream spike counts into a new HDF5 trace, committed atomically on :meth:`close`.
 
     Use as a context manager: a clean exit commits (flush, fsync, rename); an exception
@@ -208,16 +210,6 @@ class TraceWriter:
             if code is not None:
                 raise disk_full_error(self.path, code, f"the trace {self.path}", self._free_at_abort) from None
             raise
-
-    # -- context manager ------------------------------------------------------------
-    def __enter__(self) -> "TraceWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def __del__(self) -> None:  # never leave a temp file behind if the writer is dropped
         try:
