@@ -25,7 +25,7 @@ from analysis.roles import role_of  # noqa: F401  (re-exported: the one role det
 from analysis.trace import LayerInfo, SpikeTrace, TraceWriter
 from analysis.trace_async import AsyncTraceWriter
 
-from .capture_stage import HostRing, check_status, counts_device, div_round_into, int16_range_message
+from .capture_stage import I16_MAX, I16_MIN, HostRing, check_status, counts_device, div_round_into, int16_range_message
 from .models import LoadedModel
 
 @dataclass
@@ -94,9 +94,6 @@ def linear_layers(model: torch.nn.Module, include_lm_head: bool) -> list[tuple[s
     ]
 
 
-_I16_MAX = 32767
-
-
 def counts_int16(
     x: torch.Tensor, k: float, *, work: torch.Tensor | None = None, out: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,14 +114,14 @@ def counts_int16(
     if not bool(torch.isfinite(mean).all()):
         raise ValueError("activations contain NaN or inf; spike counts are undefined")
     vth = (mean / float(k)).clamp_(encoders.VTH_MIN, encoders.VTH_MAX)
-    check = float(k) * x.shape[-1] >= _I16_MAX or bool((vth >= encoders.VTH_MAX).any())
+    check = float(k) * x.shape[-1] >= I16_MAX or bool((vth >= encoders.VTH_MAX).any())
     if out is not None and not check and div_round_into(xf, vth, out):  # CPU: one serial pass
         return out, vth.squeeze(-1)
     s = torch.div(xf, vth, out=a)  # reuse the |x| buffer
     s.round_()
     if check:
         lo, hi = (float(v) for v in torch.aminmax(s))
-        if lo < -_I16_MAX - 1 or hi > _I16_MAX:
+        if lo < I16_MIN or hi > I16_MAX:
             raise ValueError(int16_range_message(lo, hi, bool((vth >= encoders.VTH_MAX).any())))
     if out is None:
         return s.to(torch.int16), vth.squeeze(-1)
