@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from neurosim.capture import capture, linear_layers, tokenize  # noqa: E402
-from neurosim.models import load_model  # noqa: E402
+from neurosim.models import DTYPES, load_model  # noqa: E402
 from neurosim.spiking import perplexity_sweep  # noqa: E402
 
 TEXT = ROOT / "neurosim" / "data" / "declaration_of_independence.txt"
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="also write all results to this JSON file")
     args = p.parse_args(argv)
 
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
+    dtype = DTYPES[args.dtype]
     t = time.perf_counter()
     lm = load_model(args.model, device=args.device, dtype=dtype)
     print(f"model {lm.model_id} on {lm.device} ({args.dtype}), loaded in {time.perf_counter() - t:.1f} s; "
