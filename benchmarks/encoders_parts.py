@@ -139,7 +139,7 @@ def main() -> None:
 
             def enc_direct(steps: int, ext: bool):
                 dest = train if steps else words.dummy
-                return lambda: kern._encode_launch(counts.reshape(-1), mode, steps, True, dest, ext)  # noqa: E731
+                return lambda: kern._encode_launch(counts, mode, steps, True, dest, ext)  # noqa: E731
 
             dec_direct = lambda: kern._decode_launch(train, mode, True, lo, hi, reach, back, n, T)  # noqa: E731
             for name, fn in (("encode kernel", enc_direct(T, False)), ("encode kernel+range", enc_direct(T, True)),

@@ -54,6 +54,7 @@ DECODE_PROGRAMS_PER_SM = 0  # the same for decode
 INTERPRETED_PROGRAMS = 3  # programs of a launch without a GPU (Triton's interpreter): every program walks blocks
 DECODE_UNROLL = 1  # decode steps loaded together
 WORD_DECODE = True  # int8 counts decoded four slots per int32 word where they fit (see _words_fit)
+WORD_ENCODE = True  # sign-magnitude and NAF trains of T <= 7 from int8/int16 counts written four slots per int32 word
 WORD_BLOCK = BLOCK // 4  # words per program of the word kernel (16 bytes per thread at 4 warps)
 MAX_T_CHUNK = 64  # steps per program (a long rate train spreads over a second grid axis)
 EPOCH_BITS = 32  # range words: call number << 32 | the value offset into [0, 2**32)
@@ -67,6 +68,25 @@ if triton is not None:
     BITS_TWOS = tl.constexpr(_modes.BITS_TWOS)
     NAF = tl.constexpr(_modes.NAF)
     GRADED = tl.constexpr(_modes.GRADED)
+
+    @triton.jit
+    def _raise_range(ext_ptr, res_ptr, top_v, bottom_v, epoch):  # pragma: no cover - compiled
+        """Raise this program's range (counts of at most 4 bytes, reduced here, widened once) into
+        ext = [max word, min word, ticket], words ``epoch << 32 | value``; the last program copies
+        both words to ``res``."""
+        stamp = epoch.to(tl.int64) << 32
+        top = stamp + (tl.max(top_v, axis=0).to(tl.int64) + 2147483648)
+        bottom = stamp + (2147483647 - tl.min(bottom_v, axis=0).to(tl.int64))
+        # Most programs raise neither word: read first, so few atomics meet on the two words.
+        tl.atomic_max(ext_ptr, top, mask=top > tl.load(ext_ptr))
+        tl.atomic_max(ext_ptr + 1, bottom, mask=bottom > tl.load(ext_ptr + 1))
+        # The last program to take a ticket (ext[2]) sees every other program's words
+        # (acquire-release atomics), copies them to res (host memory when pinned, so
+        # the host reads them without a copy) and puts the ticket counter back to 0.
+        if tl.atomic_add(ext_ptr + 2, 1) == tl.num_programs(0) - 1:
+            tl.store(res_ptr, tl.atomic_add(ext_ptr, 0))
+            tl.store(res_ptr + 1, tl.atomic_add(ext_ptr + 1, 0))
+            tl.atomic_xchg(ext_ptr + 2, 0)
 
     # ``n`` stays specialized: a multiple of 16 lets the planes' loads and stores be 16-byte vectors.
     @triton.jit(do_not_specialize=["T", "t_chunk", "epoch"])
@@ -119,21 +139,9 @@ if triton is not None:
             if EXTREMES:  # elementwise over the program's blocks, reduced once after the loop
                 top_v = tl.maximum(top_v, v)
                 bottom_v = tl.minimum(bottom_v, v)
-        if EXTREMES:  # counts of at most 4 bytes: ext = [max word, min word, ticket], words epoch << 32 | value
-            if tl.program_id(1) == 0:  # widened once
-                stamp = epoch.to(tl.int64) << 32
-                top = stamp + (tl.max(top_v, axis=0).to(tl.int64) + 2147483648)
-                bottom = stamp + (2147483647 - tl.min(bottom_v, axis=0).to(tl.int64))
-                # Most programs raise neither word: read first, so few atomics meet on the two words.
-                tl.atomic_max(ext_ptr, top, mask=top > tl.load(ext_ptr))
-                tl.atomic_max(ext_ptr + 1, bottom, mask=bottom > tl.load(ext_ptr + 1))
-                # The last program to take a ticket (ext[2]) sees every other program's words
-                # (acquire-release atomics), copies them to res (host memory when pinned, so
-                # the host reads them without a copy) and puts the ticket counter back to 0.
-                if tl.atomic_add(ext_ptr + 2, 1) == tl.num_programs(0) - 1:
-                    tl.store(res_ptr, tl.atomic_add(ext_ptr, 0))
-                    tl.store(res_ptr + 1, tl.atomic_add(ext_ptr + 1, 0))
-                    tl.atomic_xchg(ext_ptr + 2, 0)
+        if EXTREMES:
+            if tl.program_id(1) == 0:
+                _raise_range(ext_ptr, res_ptr, top_v, bottom_v, epoch)
 
     @triton.jit(do_not_specialize=["T", "lo", "hi", "epoch"])
     def _decode_kernel(s_ptr, acc_ptr, bad_ptr, n, T, lo, hi, epoch,
@@ -190,6 +198,70 @@ if triton is not None:
     def _bytes_add(a, b):  # pragma: no cover - compiled
         """a + b in each byte of int32 words, modulo 256 (no carry across bytes)."""
         return ((a & H7F) + (b & H7F)) ^ ((a ^ b) & H80)
+
+    @triton.jit
+    def _lane(w, j: tl.constexpr, C16: tl.constexpr):  # pragma: no cover - compiled
+        """Count ``j`` of a word as int32: four int16 counts in an int64 word (``C16``), or four
+        int8 counts in an int32 word (little-endian: count j of the word is slot 4 w + j)."""
+        if C16:
+            h = (w >> (32 * (j // 2))).to(tl.int32)  # the low 32 bits of the shifted word
+            return (h << (16 - 16 * (j % 2))) >> 16
+        else:
+            return (w << (24 - 8 * j)) >> 24
+
+    @triton.jit
+    def _pack(x0, x1, x2, x3):  # pragma: no cover - compiled
+        """The low bytes of four int32 values as the bytes of one int32 word (x0 lowest)."""
+        return (x0 & 255) | ((x1 & 255) << 8) | ((x2 & 255) << 16) | (x3 << 24)
+
+    @triton.jit(do_not_specialize=["T", "epoch"])
+    def _encode_words_kernel(c_ptr, out_ptr, ext_ptr, res_ptr, n, T, epoch,
+                             MODE: tl.constexpr, EXTREMES: tl.constexpr, MSB: tl.constexpr, C16: tl.constexpr,
+                             BLOCK: tl.constexpr):  # pragma: no cover - compiled
+        # Encode of int8/int16 counts four slots per word (``n`` words), sign-magnitude bits and
+        # NAF digits (MODE BITS_SM or NAF): the bits sent at T <= 7 steps are in the low byte of
+        # |c| (of the NAF's two bit rows), so four low bytes are packed into one int32 word once
+        # and every step is a few operations on that word, written as one int32 word per plane.
+        # (Unsigned and two's-complement bits measured no faster this way: the per-slot kernel
+        # writes them.)
+        first = tl.load(c_ptr)  # slots past the end load the first four counts: the range stays
+        top_v = tl.zeros([BLOCK], dtype=tl.int32) + _lane(first, 0, C16)
+        bottom_v = top_v
+        for b in range(tl.program_id(0), tl.cdiv(n, BLOCK), tl.num_programs(0)):
+            offs = tl.cast(b, tl.int64) * BLOCK + tl.arange(0, BLOCK)
+            inside = offs < n
+            w = tl.load(c_ptr + offs, mask=inside, other=first)
+            c0 = _lane(w, 0, C16)
+            c1 = _lane(w, 1, C16)
+            c2 = _lane(w, 2, C16)
+            c3 = _lane(w, 3, C16)
+            if EXTREMES:
+                top_v = tl.maximum(top_v, tl.maximum(tl.maximum(c0, c1), tl.maximum(c2, c3)))
+                bottom_v = tl.minimum(bottom_v, tl.minimum(tl.minimum(c0, c1), tl.minimum(c2, c3)))
+            if MODE == BITS_SM:  # bits of |c|; each byte's value when set: 1, or -1 (0xff) for a negative count
+                mag = _pack(tl.abs(c0), tl.abs(c1), tl.abs(c2), tl.abs(c3))
+                val = _pack(c0 >> 31, c1 >> 31, c2 >> 31, c3 >> 31) | H01
+            else:  # NAF: digit k = bit k of x minus bit k of y, the rows swapped for a negative count
+                a0 = tl.abs(c0)
+                a1 = tl.abs(c1)
+                a2 = tl.abs(c2)
+                a3 = tl.abs(c3)
+                xs = _pack(tl.where(c0 < 0, a0 >> 1, a0 + (a0 >> 1)), tl.where(c1 < 0, a1 >> 1, a1 + (a1 >> 1)),
+                           tl.where(c2 < 0, a2 >> 1, a2 + (a2 >> 1)), tl.where(c3 < 0, a3 >> 1, a3 + (a3 >> 1)))
+                ys = _pack(tl.where(c0 < 0, a0 + (a0 >> 1), a0 >> 1), tl.where(c1 < 0, a1 + (a1 >> 1), a1 >> 1),
+                           tl.where(c2 < 0, a2 + (a2 >> 1), a2 >> 1), tl.where(c3 < 0, a3 + (a3 >> 1), a3 >> 1))
+            for t in range(0, T):
+                if MSB:
+                    k = T - 1 - t
+                else:
+                    k = t
+                if MODE == BITS_SM:
+                    plane = val & (((mag >> k) & H01) * 255)
+                else:
+                    plane = _bytes_sub((xs >> k) & H01, (ys >> k) & H01)
+                tl.store(out_ptr + tl.cast(t, tl.int64) * n + offs, plane, mask=inside)
+        if EXTREMES:
+            _raise_range(ext_ptr, res_ptr, top_v, bottom_v, epoch)
 
     @triton.jit(do_not_specialize=["T", "epoch"])
     def _decode_words_kernel(s_ptr, acc_ptr, bad_ptr, n, T, epoch,
@@ -249,12 +321,13 @@ def available() -> bool:
 # decode flag, and the range words the last encode program copies there; then one wait on
 # the stream. False: ``.item()`` / ``.tolist()`` of device words (a pageable copy and a wait).
 PINNED = True
+SPIN_WAIT = True  # encode polls its pinned range words instead of waiting on the stream (3-9 us a call, benchmarks/encoders_host.py)
 
 
 class _Words:
     """One thread's range words and bad-value flag on one device, and its call counter."""
 
-    __slots__ = ("ext", "ext_host", "flag", "dummy", "epoch", "pinned", "host")
+    __slots__ = ("ext", "ext_host", "flag", "dummy", "epoch", "pinned", "host", "index", "streams")
 
     def __init__(self, device: torch.device) -> None:
         self.ext = torch.zeros(5, dtype=torch.int64, device=device)  # max, min, ticket; res (unpinned)
@@ -269,6 +342,16 @@ class _Words:
             self.flag = torch.zeros(1, dtype=torch.int32, device=device)
             self.host = None
         self.epoch = 0
+        self.index = device.index if device.index is not None else 0
+        self.streams: dict[int, torch.cuda.Stream] = {}  # torch's stream objects by raw stream, made once
+
+    def stream(self) -> "torch.cuda.Stream":
+        """The current CUDA stream of this device (its object made once per raw stream)."""
+        raw = torch._C._cuda_getCurrentRawStream(self.index)
+        stream = self.streams.get(raw)
+        if stream is None:
+            stream = self.streams[raw] = torch.cuda.current_stream(self.ext.device)
+        return stream
 
     def next_epoch(self) -> int:
         """A number no earlier call on these words used (words cleared when they run out)."""
@@ -285,7 +368,14 @@ class _Words:
         (from the words the last program wrote; from the device words, should those lack
         this call's stamp)."""
         if self.pinned:
-            torch.cuda.current_stream(self.ext.device).synchronize()
+            stream = self.stream()
+            if SPIN_WAIT:  # the last program stamps both words: poll them until it has (or the stream is done)
+                h = self.host[0]
+                while int(h[0]) >> EPOCH_BITS != epoch or int(h[1]) >> EPOCH_BITS != epoch:
+                    if stream.query():
+                        break
+            else:
+                stream.synchronize()
             words = self.host[0].tolist()
         else:
             words = self.ext_host.tolist()
@@ -296,7 +386,7 @@ class _Words:
     def flag_word(self) -> int:
         """The bad-value flag, once the queued kernels are done."""
         if self.pinned:
-            torch.cuda.current_stream(self.ext.device).synchronize()
+            self.stream().synchronize()
             return int(self.host[1][0])
         return int(self.flag.item())
 
@@ -337,26 +427,66 @@ def _int_kind(v: int, specialized: bool) -> tuple:
     return (width, v == 1, v % 16 == 0) if specialized else (width,)
 
 
-def _launch(kernel, grid: tuple[int, int], key: tuple, args: tuple, ptrs: tuple[torch.Tensor, ...]) -> None:
-    """``kernel[grid](*args)`` (every parameter in order, constexprs included); ``key``
-    names the constexprs and specialized integers, ``ptrs`` are the tensor arguments."""
-    if FAST_LAUNCH and ptrs[0].is_cuda:
+def _launch(kernel, grid: tuple[int, int], key: tuple, ptrs, rest: tuple, cuda: bool) -> None:
+    """``kernel[grid](*ptrs(), *rest)``: ``ptrs`` makes the pointer arguments (tensors, the
+    first parameters), ``rest`` is every other parameter in order (constexprs included);
+    ``key`` names the pointers' dtypes, the constexprs and the specialized integers. A cached
+    kernel is launched with the tensors' addresses alone: ``ptrs`` is called only for a
+    kernel's first launch (or without the direct launch), so the hot path makes no views.
+    ``cuda``: the tensors are on a GPU (else Triton's interpreter runs the kernel)."""
+    if FAST_LAUNCH and cuda:
         device = torch._C._cuda_getDevice()  # Triton launches on the current device
-        key = (key, NUM_WARPS, device) + tuple((p.dtype, p.data_ptr() % 16 == 0) for p in ptrs)
-        compiled = _COMPILED.get(key)
-        if compiled is not None:
-            if knobs is None or knobs.runtime.launch_enter_hook is not None:  # pragma: no cover - hooks: Triton's way
-                compiled[grid + (1,)](*args)
-            else:  # what ``compiled[grid](*args)`` does without launch hooks, minus its per-call lookups
-                compiled.run(grid[0], grid[1], 1, torch._C._cuda_getCurrentRawStream(device), compiled.function,
-                             compiled.packed_metadata, None, None, None, *args)
+        addrs = ptrs(True)
+        key = (key, NUM_WARPS, device) + tuple(a % 16 == 0 for a in addrs)
+        entry = _COMPILED.get(key)
+        if entry is not None:
+            compiled, direct = entry
+            if direct is None or _launch_hooks():
+                compiled[grid + (1,)](*ptrs(False), *rest)  # pragma: no cover - scratch memory or hooks: Triton's way
+            else:  # the compiled launcher itself, addresses as integers (device memory, or pinned
+                # host memory, whose device address is its host address under unified addressing;
+                # the first launch, through the JIT, checked them as tensors)
+                launch, function, meta, cooperative, pdl = direct
+                launch(grid[0], grid[1], 1, torch._C._cuda_getCurrentRawStream(device), function, cooperative, pdl,
+                       None, None, meta, None, None, None, *addrs, *rest)
             return
-        compiled = kernel[grid](*args, num_warps=NUM_WARPS)
+        compiled = kernel[grid](*ptrs(False), *rest, num_warps=NUM_WARPS)
         if compiled is not None and hasattr(compiled, "__getitem__") and hasattr(compiled, "packed_metadata"):
             compiled._init_handles()
-            _COMPILED[key] = compiled
+            run = compiled.run
+            scratch = getattr(run, "global_scratch_size", 1) or getattr(run, "profile_scratch_size", 1)
+            direct = None if scratch or not hasattr(run, "launch") else (
+                run.launch, compiled.function, compiled.packed_metadata, run.launch_cooperative_grid, run.launch_pdl)
+            _COMPILED[key] = (compiled, direct)
         return
-    kernel[grid](*args, num_warps=NUM_WARPS)
+    kernel[grid](*ptrs(False), *rest, num_warps=NUM_WARPS)
+
+
+def _launch_hooks() -> bool:
+    """Whether launch hooks are registered with Triton (then launches go through Triton's
+    runner, which calls them). In Triton 3.6 the hooks are chains, never None: a chain with
+    no hooks is no hook."""
+    if knobs is None:  # pragma: no cover - Triton before 3.4
+        return False
+    enter, leave = knobs.runtime.launch_enter_hook, knobs.runtime.launch_exit_hook
+    return bool(getattr(enter, "calls", enter)) or bool(getattr(leave, "calls", leave))
+
+
+def _pointers(*tensors: torch.Tensor, views: tuple[torch.dtype | None, ...] | None = None):
+    """The ``ptrs`` argument of :func:`_launch`: called with True, the tensors' addresses; with
+    False, the tensors themselves, flattened and viewed as ``views[i]`` where that is given."""
+    def make(addresses: bool):
+        if addresses:
+            return [t.data_ptr() for t in tensors]
+        if views is None:
+            return tensors
+        return tuple(t if v is None else t.reshape(-1).view(v) for t, v in zip(tensors, views))
+    return make
+
+
+def _cdiv(a: int, b: int) -> int:
+    """Ceiling of a / b for positive ints (``triton.cdiv`` is a JIT function: slow to call from the host)."""
+    return -(-a // b)
 
 
 _SMS: dict[int, int] = {}
@@ -389,7 +519,7 @@ def encode_triton(c: torch.Tensor, mode: int, T: int, msb_first: bool, out: torc
     c's device) if given. With ``extremes`` (counts of at most 4 bytes, see
     :func:`extremes_fit`), returns ``(train, min, max)``: the counts' range found in the
     same pass, read back once ((0, 0) when empty); ``T = 0`` then makes it a min/max pass."""
-    flat = c.contiguous().reshape(-1)
+    flat = c if c.is_contiguous() else c.contiguous()
     if out is None:
         out = torch.empty((T,) + tuple(c.shape), dtype=torch.int8, device=c.device)
     if extremes and not extremes_fit(flat):
@@ -409,24 +539,49 @@ def encode_triton(c: torch.Tensor, mode: int, T: int, msb_first: bool, out: torc
 
 def _encode_launch(flat: torch.Tensor, mode: int, T: int, msb_first: bool, out: torch.Tensor,
                    extremes: bool) -> tuple[_Words, int] | None:
-    """Queue the encode kernel of :func:`encode_triton` on flat counts (nothing for no
+    """Queue the encode kernel of :func:`encode_triton` on contiguous counts (nothing for no
     counts, or no steps without the range); with the range, the words it reports into and
     this call's number, read back by the caller."""
     n = flat.numel()
     if not n or not (T or extremes):
         return None
-    t_chunk = max(1, min(T, MAX_T_CHUNK))
-    grid = (_programs(triton.cdiv(n, BLOCK), flat), max(1, triton.cdiv(T, t_chunk)))
-    wide = wide_words(flat.element_size(), T, mode)
+    cuda = flat.is_cuda
     w = _words(flat.device) if extremes else None
     epoch = w.next_epoch() if extremes else 0
     dest = out if T else w.dummy
-    ext, res = (w.ext, w.ext_host) if extremes else (flat, flat)
     msb = bool(msb_first)
-    _launch(_encode_kernel, grid, ("encode", mode, wide, extremes, msb, BLOCK, _int_kind(n, True),
+    if _encode_words_fit(flat, mode, T, dest):
+        words, c16 = n // 4, flat.dtype == torch.int16
+        packed = torch.int64 if c16 else torch.int32
+        ptrs = _pointers(flat, dest, w.ext, w.ext_host, views=(packed, torch.int32, None, None)) if extremes else \
+            _pointers(flat, dest, flat, flat, views=(packed, torch.int32, packed, packed))
+        _launch(_encode_words_kernel, (_programs(_cdiv(words, WORD_BLOCK), flat), 1),
+                ("encode-words", flat.dtype, mode, extremes, msb, c16, WORD_BLOCK, _int_kind(words, True)),
+                ptrs, (words, T, epoch, mode, extremes, msb, c16, WORD_BLOCK), cuda)
+        return (w, epoch) if extremes else None
+    t_chunk = max(1, min(T, MAX_T_CHUNK))
+    grid = (_programs(_cdiv(n, BLOCK), flat), max(1, _cdiv(T, t_chunk)))
+    wide = wide_words(flat.element_size(), T, mode)
+    ptrs = _pointers(flat, dest, w.ext, w.ext_host) if extremes else _pointers(flat, dest, flat, flat)
+    _launch(_encode_kernel, grid, ("encode", flat.dtype, mode, wide, extremes, msb, BLOCK, _int_kind(n, True),
                                    _int_kind(T, False)),
-            (flat, dest, ext, res, n, T, t_chunk, epoch, mode, wide, extremes, msb, BLOCK), (flat, dest, ext, res))
+            ptrs, (n, T, t_chunk, epoch, mode, wide, extremes, msb, BLOCK), cuda)
     return (w, epoch) if extremes else None
+
+
+# Modes the word encode writes, by the most steps it takes (bit codes: the bits in a count's low byte).
+_WORD_ENCODE_STEPS = {_modes.BITS_SM: 7, _modes.NAF: 7}
+
+
+def _encode_words_fit(flat: torch.Tensor, mode: int, T: int, out: torch.Tensor) -> bool:
+    """Whether the word encode writes this train: int8 or int16 counts, ``1 <= T`` within the
+    mode's bound, slots a multiple of 4, the counts aligned to their words and the train to 4 bytes."""
+    if not WORD_ENCODE or T < 1 or T > _WORD_ENCODE_STEPS.get(mode, 0) or flat.numel() % 4:
+        return False
+    size = flat.element_size()
+    if flat.dtype not in (torch.int8, torch.int16):
+        return False
+    return flat.data_ptr() % (4 * size) == 0 and out.data_ptr() % 4 == 0
 
 
 def decode_triton(s: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int, reach: int, acc_dtype: torch.dtype,
@@ -435,7 +590,7 @@ def decode_triton(s: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int,
     None if a spike value lies outside ``[lo, hi]``. ``reach`` bounds every partial sum
     (32-bit arithmetic below 2**31); sums wrap modulo the width of ``acc_dtype``."""
     T = int(s.shape[0])
-    flat = s.contiguous()
+    flat = s if s.is_contiguous() else s.contiguous()
     n = flat.numel() // T if T else int(torch.Size(s.shape[1:]).numel())
     acc = torch.empty(tuple(s.shape[1:]), dtype=acc_dtype, device=s.device) if out is None else out
     if n == 0:
@@ -456,24 +611,25 @@ def decode_triton(s: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int,
 
 def _decode_launch(flat: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int, reach: int, acc: torch.Tensor,
                    n: int, T: int) -> tuple[_Words, int]:
-    """Queue the decode kernel of :func:`decode_triton` (``n`` slots, ``T >= 1`` steps);
-    the words its flag goes into and this call's number, read back by the caller."""
+    """Queue the decode kernel of :func:`decode_triton` (a contiguous train, ``n`` slots,
+    ``T >= 1`` steps, into a contiguous ``acc``); the words its flag goes into and this
+    call's number, read back by the caller."""
     w = _words(flat.device)
     epoch = w.next_epoch()
     msb = bool(msb_first)
+    cuda = flat.is_cuda
     if _words_fit(mode, lo, hi, T, n, flat, acc):
         words = n // 4
-        _launch(_decode_words_kernel, (_programs(triton.cdiv(words, WORD_BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
+        _launch(_decode_words_kernel, (_programs(_cdiv(words, WORD_BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
                 ("decode-words", mode, msb, WORD_BLOCK, _int_kind(words, True)),
-                (flat.reshape(-1).view(torch.int32), acc.reshape(-1).view(torch.int32), w.flag, words, T, epoch, mode, msb,
-                 WORD_BLOCK),
-                (flat, acc, w.flag))
+                _pointers(flat, acc, w.flag, views=(torch.int32, torch.int32, None)),
+                (words, T, epoch, mode, msb, WORD_BLOCK), cuda)
         return w, epoch
     wide = reach >= 2**31
     unroll = max(1, min(DECODE_UNROLL, T))
-    _launch(_decode_kernel, (_programs(triton.cdiv(n, BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
-            ("decode", mode, wide, msb, unroll, BLOCK, _int_kind(n, True)),
-            (flat, acc, w.flag, n, T, lo, hi, epoch, mode, wide, msb, unroll, BLOCK), (flat, acc, w.flag))
+    _launch(_decode_kernel, (_programs(_cdiv(n, BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
+            ("decode", acc.dtype, mode, wide, msb, unroll, BLOCK, _int_kind(n, True)),
+            _pointers(flat, acc, w.flag), (n, T, lo, hi, epoch, mode, wide, msb, unroll, BLOCK), cuda)
     return w, epoch
 
 

@@ -268,6 +268,7 @@ def _encode_reference(t: torch.Tensor, sch: Scheme, T: int, msb: bool, lo: int, 
     return encode_steps(ops, arr, sch, T, msb).reshape((T,) + tuple(t.shape))
 
 
+@functools.lru_cache(maxsize=64)  # on every encode with ``out``; schemes are frozen
 def _train_dtype(sch: Scheme) -> torch.dtype:
     """dtype of ``sch``'s trains: int8, or the narrowest holding a graded payload."""
     if sch.graded:

@@ -132,6 +132,7 @@ def test_programs_walk_several_blocks(scheme, msb, monkeypatch):
         train, lo, hi = _triton.encode_triton(tc, mode, T, msb, extremes=True)
         np.testing.assert_array_equal(train.cpu().numpy(), reference_train(c, scheme, T, msb))
         assert (lo, hi) == (int(c.min()), int(c.max()))
+        assert _triton._encode_words_fit(tc, mode, T, train) == (mode in WORD_MODES and T <= 7)
         w = np.ones(T, np.int64) if sch.graded else sch.step_weights(T, "msb" if msb else "lsb")
         reach = T * sch.payload_max if sch.graded else int(np.abs(w).sum())
         for unroll in (1, 4):
@@ -199,6 +200,72 @@ def test_encode_finds_the_counts_range_in_the_same_pass(seed, shape, scheme, T, 
     assert (lo, hi) == ((int(c.min()), int(c.max())) if c.size else (0, 0))
     assert train.shape == (T,) + c.shape
     assert torch.equal(train, _triton.encode_triton(tc, mode, T, True))
+
+
+WORD_MODES = [_modes.BITS_SM, _modes.NAF]  # the modes the word encode writes
+
+
+@settings(max_examples=40 if CUDA else 80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    words=st.integers(1, 300),
+    mode=st.sampled_from(WORD_MODES),
+    T=st.integers(1, 7),
+    msb=st.booleans(),
+    dtype=st.sampled_from([np.int8, np.int16]),
+    offset=st.sampled_from([0, 0, 1, 4]),
+)
+def test_word_encode_equals_the_per_slot_kernel(seed, words, mode, T, msb, dtype, offset):
+    """Four slots per word (int8/int16 counts, sign-magnitude and NAF codes up to T = 7): the train and
+    the range equal the per-slot kernel's for counts over the whole dtype (in range for T or
+    not), a partial last block included; counts not aligned to their words (an offset of one
+    slot) take the per-slot kernel."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    n = 4 * words
+    c = rng.integers(int(info.min), int(info.max), size=n + offset, endpoint=True, dtype=np.int64).astype(dtype)
+    c[offset + rng.integers(n)] = info.min if rng.integers(2) else info.max
+    tc = torch.from_numpy(c).to(DEVICE)[offset:]
+    fit = _triton._encode_words_fit(tc, mode, T, torch.empty((T, n), dtype=torch.int8, device=DEVICE))
+    assert fit == (offset % 4 == 0), "aligned counts take the word encode, a one-slot offset does not"
+    got, lo, hi = _triton.encode_triton(tc, mode, T, msb, extremes=True)
+    plain = _triton.encode_triton(tc, mode, T, msb)
+    saved = _triton.WORD_ENCODE
+    _triton.WORD_ENCODE = False
+    try:
+        ref, ref_lo, ref_hi = _triton.encode_triton(tc, mode, T, msb, extremes=True)
+    finally:
+        _triton.WORD_ENCODE = saved
+    assert (lo, hi) == (ref_lo, ref_hi) == (int(c[offset:].min()), int(c[offset:].max()))
+    assert torch.equal(got, ref) and torch.equal(plain, ref)
+    scheme = {_modes.BITS_SM: "bitwise-signed", _modes.NAF: "bitwise-naf"}[mode]
+    rlo, rhi = E.count_range(scheme, T)
+    inside = c[offset:].clip(max(rlo, int(info.min)), min(rhi, int(info.max)))  # counts T steps carry
+    train = _triton.encode_triton(torch.from_numpy(inside).to(DEVICE), mode, T, msb)
+    np.testing.assert_array_equal(train.cpu().numpy(), reference_train(inside, scheme, T, msb))
+
+
+def test_launch_hooks_take_tritons_runner():
+    """Cached kernels launch directly only while no Triton launch hook is registered (Triton
+    3.6 keeps its hooks in chains that are never None: an empty chain is no hook); with a
+    hook, launches go through Triton's runner, which calls it (on a GPU: counted)."""
+    from triton import knobs
+
+    assert not _triton._launch_hooks()
+    seen = []
+    hook = seen.append
+    knobs.runtime.launch_enter_hook.add(hook)
+    try:
+        assert _triton._launch_hooks()
+        c = torch.arange(-7, 8, dtype=torch.int16).repeat(8).to(DEVICE)
+        for _ in range(2):  # the second launch finds the compiled kernel cached
+            assert torch.equal(_triton.encode_triton(c, _modes.BITS_SM, 3, True).cpu(),
+                               torch.from_numpy(reference_train(c.cpu().numpy(), "bitwise-signed", 3, True)))
+        if CUDA and _triton.FAST_LAUNCH:
+            assert len(seen) == 2, "the hook saw every launch"
+    finally:
+        knobs.runtime.launch_enter_hook.remove(hook)
+    assert not _triton._launch_hooks()
 
 
 def test_words_of_an_earlier_call_never_win():
@@ -333,7 +400,8 @@ def test_public_api_on_the_kernel_path_agrees_with_the_torch_path(scheme, order,
 COMPILED = [(k, m, False) for k in ("encode", "decode") for m in range(7)] + \
     [(k, m, True) for k in ("encode", "decode") for m in (_modes.BITS_TWOS, _modes.NAF)] + \
     [("encode-extremes", m, False) for m in range(7)] + [("encode-extremes", _modes.NAF, True)] + \
-    [("decode-words", m, False) for m in range(7)]
+    [("decode-words", m, False) for m in range(7)] + \
+    [(k, m, c16) for k in ("encode-words", "encode-words-extremes") for m in WORD_MODES for c16 in (False, True)]
 
 _COMPILE_SCRIPT = r"""
 import json, re, sys
@@ -355,11 +423,18 @@ SIGS = {
     "decode-words": (K._decode_words_kernel, {"s_ptr": "*i32", "acc_ptr": "*i32", "bad_ptr": "*i32", "n": "i32",
                                               "T": "i32", "epoch": "i32"}, (0, 1, 2, 3), {"MSB": True}),
 }
+WORDS = {"out_ptr": "*i32", "ext_ptr": "*i64", "res_ptr": "*i64", "n": "i32", "T": "i32", "epoch": "i32"}
+for c16 in (False, True):
+    sig = {"c_ptr": "*i64" if c16 else "*i32", **WORDS}
+    SIGS[f"encode-words-{c16}"] = (K._encode_words_kernel, sig, (0, 1, 2, 3, 4), {"EXTREMES": False, "MSB": True})
+    SIGS[f"encode-words-extremes-{c16}"] = (K._encode_words_kernel, sig, (0, 1, 2, 3, 4),
+                                            {"EXTREMES": True, "MSB": True})
 found = {}
 for kernel, mode, wide in json.loads(sys.argv[1]):
-    fn, sig, aligned, extra = SIGS[kernel]
+    words = kernel.startswith("encode-words")  # ``wide`` names the int16 counts there
+    fn, sig, aligned, extra = SIGS[f"{kernel}-{wide}" if words else kernel]
     base = {"MODE": mode, "BLOCK": K.WORD_BLOCK} if kernel == "decode-words" else \
-        {"MODE": mode, "WIDE": wide, "BLOCK": K.BLOCK}
+        {"MODE": mode, "C16": wide, "BLOCK": K.WORD_BLOCK} if words else {"MODE": mode, "WIDE": wide, "BLOCK": K.BLOCK}
     src = ASTSource(fn=fn, signature=sig, constexprs={**base, **extra},
                     attrs={(i,): [["tt.divisibility", 16]] for i in aligned})
     ptx = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": K.NUM_WARPS}).asm["ptx"]
@@ -402,10 +477,13 @@ def test_kernels_compile_for_hopper_with_16_byte_memory_access(kernel, mode, wid
     the range words: an 8-byte load and a 64-bit atomic max each, the ticket's atomic add and
     exchange, and the last program's two 8-byte result stores)."""
     loads, stores, atomics = hopper_ptx[f"{kernel}-{mode}-{wide}"]
-    extremes = kernel == "encode-extremes"
-    others = ({"ld.global.b16"} if kernel.startswith("encode") else set()) | ({"ld.global.b64"} if extremes else set())
-    assert loads and set(loads) - others <= {"ld.global.v4.b32"}, loads
-    assert "ld.global.v4.b32" in loads
+    extremes = kernel.endswith("extremes")
+    words = kernel.startswith("encode-words")  # counts loaded as words: int64 (four int16 counts, ``wide``) or int32
+    first = {"ld.global.b64" if wide else "ld.global.b32"} if words else {"ld.global.b16"}
+    others = (first if kernel.startswith("encode") else set()) | ({"ld.global.b64"} if extremes else set())
+    vector = "ld.global.v2.b64" if words and wide else "ld.global.v4.b32"
+    assert loads and set(loads) - others <= {vector}, loads
+    assert vector in loads
     assert stores and set(stores) - {"st.global.b32", "st.global.b64"} <= {"st.global.v4.b32"}, stores
     assert "st.global.v4.b32" in stores and ("st.global.b64" in stores) == extremes
     assert {a.split(".")[-2] for a in atomics} == ({"max", "add", "exch"} if extremes else set()), atomics
