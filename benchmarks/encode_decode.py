@@ -113,7 +113,9 @@ def main() -> None:
 
         _triton.BLOCK = args.triton_block or _triton.BLOCK
         _triton.NUM_WARPS = args.triton_warps or _triton.NUM_WARPS
-        _triton.FAST_LAUNCH = _triton.FAST_LAUNCH and not args.triton_jit_launch
+        from encoders import triton_launch
+
+        triton_launch.FAST_LAUNCH = triton_launch.FAST_LAUNCH and not args.triton_jit_launch
         _triton.PINNED = not args.triton_device_words
     cuda = args.device.startswith("cuda")
     gen = torch.Generator().manual_seed(0)
@@ -134,13 +136,13 @@ def main() -> None:
         "load_avg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     if cuda and triton_v != "absent":
-        from encoders import _triton
+        from encoders import _triton, triton_launch
 
         env["triton_block"], env["triton_warps"] = _triton.BLOCK, _triton.NUM_WARPS
         env["triton_programs_per_sm"], env["triton_decode_unroll"] = _triton.PROGRAMS_PER_SM, _triton.DECODE_UNROLL
         env["triton_decode_programs_per_sm"], env["triton_word_decode"] = _triton.DECODE_PROGRAMS_PER_SM, \
             _triton.WORD_DECODE
-        env["triton_fast_launch"], env["triton_pinned_words"] = _triton.FAST_LAUNCH, _triton.PINNED
+        env["triton_fast_launch"], env["triton_pinned_words"] = triton_launch.FAST_LAUNCH, _triton.PINNED
     print(f"counts {tuple(counts.shape)} int16 in [0, 15], {n / 1e6:.1f} M values, device {args.device} "
           f"({env['device']}), torch {env['torch']}, triton {triton_v}, numba {env['numba']}, "
           f"{env['threads']} threads, {env['date_utc']} UTC, load average {env['load_avg']}"

@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:  # benchmarks.timing, run as a script or as a modu
 
 import encoders as E  # noqa: E402
 from benchmarks.timing import cuda_device_us, interleaved  # noqa: E402
-from encoders import _modes, schemes  # noqa: E402
+from encoders import _modes, schemes, triton_launch  # noqa: E402
 
 OPTIONS = {"default": {}, "per-slot encode": {"WORD_ENCODE": False}, "stream wait": {"SPIN_WAIT": False}}
 
@@ -54,7 +54,7 @@ def _with(kern, settings: dict, fn):
 def timeline(kern, counts, scheme, train, back, rounds: int) -> dict[str, float]:
     """Median us of each stretch of one pair (the functions wrapped to stamp the clock)."""
     marks: list[tuple[str, int]] = []
-    launch, range_words, flag_word = kern._launch, kern._Words.range_words, kern._Words.flag_word
+    launch, range_words, flag_word = kern.launch, kern._Words.range_words, kern._Words.flag_word
 
     def stamped(name, fn):
         def wrapper(*a, **k):
@@ -68,7 +68,7 @@ def timeline(kern, counts, scheme, train, back, rounds: int) -> dict[str, float]
     encode_triton, decode_triton = kern.encode_triton, kern.decode_triton
     kern.encode_triton = stamped("kernel call", encode_triton)
     kern.decode_triton = stamped("kernel call", decode_triton)
-    kern._launch = stamped("launch", launch)
+    kern.launch = stamped("launch", launch)
     kern._Words.range_words = stamped("wait", range_words)
     kern._Words.flag_word = stamped("wait", flag_word)
     spans: dict[str, list[float]] = {}
@@ -92,7 +92,7 @@ def timeline(kern, counts, scheme, train, back, rounds: int) -> dict[str, float]
                 spans.setdefault(label, []).append((t[i + 1] - t[i]) / 1e3)
             spans.setdefault("pair", []).append((t[-1] - t[0]) / 1e3)
     finally:
-        kern._launch, kern._Words.range_words, kern._Words.flag_word = launch, range_words, flag_word
+        kern.launch, kern._Words.range_words, kern._Words.flag_word = launch, range_words, flag_word
         kern.encode_triton, kern.decode_triton = encode_triton, decode_triton
     return {k: statistics.median(v[1:]) for k, v in spans.items()}
 
@@ -103,19 +103,22 @@ def micro(kern, reps: int = 2000) -> None:
     train = torch.empty((4, 64), dtype=torch.int8, device="cuda")
     one = torch.zeros(1, dtype=torch.int32, device="cuda")
     kern.encode_triton(c, 3, 4, True, out=train)  # compiled and cached
-    (compiled, direct), = [v for k, v in kern._COMPILED.items() if k[0][0] == "encode-words" and not k[0][3]]
+    (compiled, direct), = [v for k, v in triton_launch._COMPILED.items()
+                           if k[0][0] == "encode-words" and not k[0][3]]
     launch, function, meta, coop, pdl = direct
     addrs = [c.data_ptr(), train.data_ptr(), c.data_ptr(), c.data_ptr()]
     rest = (16, 4, 0, 3, False, True, True, kern.WORD_BLOCK)
     raw = torch._C._cuda_getCurrentRawStream(0)
-    ptrs = kern._pointers(c, train, c, c, views=(torch.int64, torch.int32, torch.int64, torch.int64))
-    key = ("encode-words", torch.int16, 3, False, True, True, kern.WORD_BLOCK, kern._int_kind(16, True))
+    ptrs = triton_launch.pointers(c, train, c, c, views=(torch.int64, torch.int32, torch.int64, torch.int64))
+    key = ("encode-words", torch.int16, 3, False, True, True, kern.WORD_BLOCK, triton_launch.int_kind(16, True))
+    options = (("num_warps", kern.NUM_WARPS),)
     stream = torch.cuda.current_stream()
     pieces = {
         "torch fill_ of one word": lambda: one.fill_(0),
         "Triton launcher, C call alone": lambda: launch(1, 1, 1, raw, function, coop, pdl, None, None, meta,
                                                         None, None, None, *addrs, *rest),
-        "encoders._triton._launch": lambda: kern._launch(kern._encode_words_kernel, (1, 1), key, ptrs, rest, True),
+        "triton_launch.launch": lambda: triton_launch.launch(kern._encode_words_kernel, (1, 1), key, ptrs, rest, True,
+                                                             options),
         "encode_triton (no range)": lambda: kern.encode_triton(c, 3, 4, True, out=train),
         "raw stream pointer": lambda: torch._C._cuda_getCurrentRawStream(0),
         "current device": lambda: torch._C._cuda_getDevice(),

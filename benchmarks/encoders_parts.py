@@ -99,17 +99,19 @@ def main() -> None:
             word = torch.zeros(1, dtype=torch.int32, device=args.device)
             tiny_grid = (1, 1)
 
-            fast_default = kern.FAST_LAUNCH  # False on Triton versions the direct launch was not written for
+            from encoders import triton_launch
+
+            fast_default = triton_launch.FAST_LAUNCH  # False on Triton versions the direct launch was not written for
 
             def variant(fn, fast: bool = True, pinned: bool = True):
                 """``fn`` with the JIT launcher instead of the cached kernels, or device words."""
                 def run():
-                    kern.FAST_LAUNCH = fast and fast_default
+                    triton_launch.FAST_LAUNCH = fast and fast_default
                     kern._LOCAL.words = pinned_words if pinned else device_words
                     try:
                         fn()
                     finally:
-                        kern.FAST_LAUNCH, kern._LOCAL.words = fast_default, pinned_words
+                        triton_launch.FAST_LAUNCH, kern._LOCAL.words = fast_default, pinned_words
                 return run
 
             pinned_words = {counts.device: kern._Words(counts.device)}

@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                          "default: triton on CUDA (torch without triton), reference on CPU")
     ap.add_argument("--profile", action="store_true",
                     help="after timing, profile one replay per scheme/engine (torch.profiler) and print where the time goes")
+    ap.add_argument("--host-profile", action="store_true",
+                    help="after timing, cProfile one replay of the first row: the Python functions by own host time")
     ap.add_argument("--window", choices=("report", "exact"), default="report")
     ap.add_argument("--random-model", action="store_true", help="no GGUF needed: random weights, SmolLM2 shape")
     ap.add_argument("--repeats", type=int, default=3, help="timed passes; the fastest is reported")
@@ -281,7 +283,29 @@ def main(argv: list[str] | None = None) -> int:
     print("clipped: fraction of counts clamped to the window. exact: replay accumulators == dense integer matmul.")
     if args.profile:  # the first row (the fused kernels on CUDA by default)
         _profile(device, [(f"{s}/{rows[0]}", lambda s=s: replay_all(s, rows[0])) for s in schemes])
+    if args.host_profile:
+        _host_profile(device, [(f"{s}/{rows[0]}", lambda s=s: replay_all(s, rows[0])) for s in schemes])
     return 0 if all(st[3] for st in stats.values()) else 1
+
+
+def _host_profile(device: torch.device, runs: list) -> None:
+    """One pass of each replay under cProfile: where the host time goes (own time, then cumulative)."""
+    import cProfile
+    import io
+    import pstats
+
+    for key, fn in runs:
+        _sync(device)
+        prof = cProfile.Profile()
+        prof.enable()
+        fn()
+        _sync(device)
+        prof.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(prof, stream=out)
+        stats.sort_stats("tottime").print_stats(22)
+        stats.sort_stats("cumulative").print_stats(22)
+        print(f"\nhost profile of {key} (one pass, cProfile):\n{out.getvalue()}")
 
 
 def _profile(device: torch.device, runs: list) -> None:

@@ -22,8 +22,9 @@ calls (a clearing launch costs as much as the read-back): every call stamps its 
 (``epoch``) into them, so a word from an earlier call never wins, and the host keeps one
 set of words per thread and device (calls of one thread are sequential: each reads its
 words back before returning). Compiled kernels are cached and launched directly after
-their first JIT launch (see :func:`_launch`); an H200 measured both against the JIT
-launcher and device words in ``benchmarks/encoders_parts.py``.
+their first JIT launch (:mod:`encoders.triton_launch`); an H200 measured both against the
+JIT launcher and device words in ``benchmarks/encoders_parts.py`` and
+``benchmarks/encoders_host.py``.
 
 Triton ships with the CUDA builds of torch; without it (or without CUDA) the torch path
 runs. Tests run these kernels on CPU tensors under ``TRITON_INTERPRET=1``.
@@ -36,16 +37,13 @@ import torch
 
 from . import _modes
 from ._modes import wide_words
+from .triton_launch import int_kind, launch, pointers
 
 try:
     import triton
     import triton.language as tl
 except ImportError:  # pragma: no cover - CPU-only torch builds
     triton = None
-try:
-    from triton import knobs
-except ImportError:  # pragma: no cover - Triton before 3.4
-    knobs = None
 
 BLOCK = 2048  # slots per block: 4 KB of int16 counts or 2 KB per int8 plane
 NUM_WARPS = 4
@@ -411,79 +409,6 @@ def _words(device: torch.device) -> _Words:
     return w
 
 
-# Compiled kernels by everything Triton specializes them on, launched without Triton's
-# per-call argument binding (the JIT launcher costs tens of microseconds a call on a busy
-# host). The first launch of each key goes through the JIT, which compiles and returns it.
-# The direct call uses Triton's CompiledKernel internals as of 3.6 (the version measured, and
-# the one CUDA builds of torch 2.11 bring); other versions take the JIT launcher.
-_COMPILED: dict[tuple, object] = {}
-FAST_LAUNCH = triton is not None and triton.__version__.startswith("3.6.")
-
-
-def _int_kind(v: int, specialized: bool) -> tuple:
-    """What Triton's specialization sees of an integer argument: its width, and (when
-    specialized) whether it is 1 or a multiple of 16."""
-    width = 32 if -2**31 <= v < 2**31 else 64 if -2**63 <= v < 2**63 else 65
-    return (width, v == 1, v % 16 == 0) if specialized else (width,)
-
-
-def _launch(kernel, grid: tuple[int, int], key: tuple, ptrs, rest: tuple, cuda: bool) -> None:
-    """``kernel[grid](*ptrs(), *rest)``: ``ptrs`` makes the pointer arguments (tensors, the
-    first parameters), ``rest`` is every other parameter in order (constexprs included);
-    ``key`` names the pointers' dtypes, the constexprs and the specialized integers. A cached
-    kernel is launched with the tensors' addresses alone: ``ptrs`` is called only for a
-    kernel's first launch (or without the direct launch), so the hot path makes no views.
-    ``cuda``: the tensors are on a GPU (else Triton's interpreter runs the kernel)."""
-    if FAST_LAUNCH and cuda:
-        device = torch._C._cuda_getDevice()  # Triton launches on the current device
-        addrs = ptrs(True)
-        key = (key, NUM_WARPS, device) + tuple(a % 16 == 0 for a in addrs)
-        entry = _COMPILED.get(key)
-        if entry is not None:
-            compiled, direct = entry
-            if direct is None or _launch_hooks():
-                compiled[grid + (1,)](*ptrs(False), *rest)  # pragma: no cover - scratch memory or hooks: Triton's way
-            else:  # the compiled launcher itself, addresses as integers (device memory, or pinned
-                # host memory, whose device address is its host address under unified addressing;
-                # the first launch, through the JIT, checked them as tensors)
-                launch, function, meta, cooperative, pdl = direct
-                launch(grid[0], grid[1], 1, torch._C._cuda_getCurrentRawStream(device), function, cooperative, pdl,
-                       None, None, meta, None, None, None, *addrs, *rest)
-            return
-        compiled = kernel[grid](*ptrs(False), *rest, num_warps=NUM_WARPS)
-        if compiled is not None and hasattr(compiled, "__getitem__") and hasattr(compiled, "packed_metadata"):
-            compiled._init_handles()
-            run = compiled.run
-            scratch = getattr(run, "global_scratch_size", 1) or getattr(run, "profile_scratch_size", 1)
-            direct = None if scratch or not hasattr(run, "launch") else (
-                run.launch, compiled.function, compiled.packed_metadata, run.launch_cooperative_grid, run.launch_pdl)
-            _COMPILED[key] = (compiled, direct)
-        return
-    kernel[grid](*ptrs(False), *rest, num_warps=NUM_WARPS)
-
-
-def _launch_hooks() -> bool:
-    """Whether launch hooks are registered with Triton (then launches go through Triton's
-    runner, which calls them). In Triton 3.6 the hooks are chains, never None: a chain with
-    no hooks is no hook."""
-    if knobs is None:  # pragma: no cover - Triton before 3.4
-        return False
-    enter, leave = knobs.runtime.launch_enter_hook, knobs.runtime.launch_exit_hook
-    return bool(getattr(enter, "calls", enter)) or bool(getattr(leave, "calls", leave))
-
-
-def _pointers(*tensors: torch.Tensor, views: tuple[torch.dtype | None, ...] | None = None):
-    """The ``ptrs`` argument of :func:`_launch`: called with True, the tensors' addresses; with
-    False, the tensors themselves, flattened and viewed as ``views[i]`` where that is given."""
-    def make(addresses: bool):
-        if addresses:
-            return [t.data_ptr() for t in tensors]
-        if views is None:
-            return tensors
-        return tuple(t if v is None else t.reshape(-1).view(v) for t, v in zip(tensors, views))
-    return make
-
-
 def _cdiv(a: int, b: int) -> int:
     """Ceiling of a / b for positive ints (``triton.cdiv`` is a JIT function: slow to call from the host)."""
     return -(-a // b)
@@ -553,19 +478,19 @@ def _encode_launch(flat: torch.Tensor, mode: int, T: int, msb_first: bool, out: 
     if _encode_words_fit(flat, mode, T, dest):
         words, c16 = n // 4, flat.dtype == torch.int16
         packed = torch.int64 if c16 else torch.int32
-        ptrs = _pointers(flat, dest, w.ext, w.ext_host, views=(packed, torch.int32, None, None)) if extremes else \
-            _pointers(flat, dest, flat, flat, views=(packed, torch.int32, packed, packed))
-        _launch(_encode_words_kernel, (_programs(_cdiv(words, WORD_BLOCK), flat), 1),
-                ("encode-words", flat.dtype, mode, extremes, msb, c16, WORD_BLOCK, _int_kind(words, True)),
-                ptrs, (words, T, epoch, mode, extremes, msb, c16, WORD_BLOCK), cuda)
+        ptrs = pointers(flat, dest, w.ext, w.ext_host, views=(packed, torch.int32, None, None)) if extremes else \
+            pointers(flat, dest, flat, flat, views=(packed, torch.int32, packed, packed))
+        launch(_encode_words_kernel, (_programs(_cdiv(words, WORD_BLOCK), flat), 1),
+                ("encode-words", flat.dtype, mode, extremes, msb, c16, WORD_BLOCK, int_kind(words, True)),
+                ptrs, (words, T, epoch, mode, extremes, msb, c16, WORD_BLOCK), cuda, (("num_warps", NUM_WARPS),))
         return (w, epoch) if extremes else None
     t_chunk = max(1, min(T, MAX_T_CHUNK))
     grid = (_programs(_cdiv(n, BLOCK), flat), max(1, _cdiv(T, t_chunk)))
     wide = wide_words(flat.element_size(), T, mode)
-    ptrs = _pointers(flat, dest, w.ext, w.ext_host) if extremes else _pointers(flat, dest, flat, flat)
-    _launch(_encode_kernel, grid, ("encode", flat.dtype, mode, wide, extremes, msb, BLOCK, _int_kind(n, True),
-                                   _int_kind(T, False)),
-            ptrs, (n, T, t_chunk, epoch, mode, wide, extremes, msb, BLOCK), cuda)
+    ptrs = pointers(flat, dest, w.ext, w.ext_host) if extremes else pointers(flat, dest, flat, flat)
+    launch(_encode_kernel, grid, ("encode", flat.dtype, mode, wide, extremes, msb, BLOCK, int_kind(n, True),
+                                   int_kind(T, False)),
+            ptrs, (n, T, t_chunk, epoch, mode, wide, extremes, msb, BLOCK), cuda, (("num_warps", NUM_WARPS),))
     return (w, epoch) if extremes else None
 
 
@@ -620,16 +545,17 @@ def _decode_launch(flat: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: 
     cuda = flat.is_cuda
     if _words_fit(mode, lo, hi, T, n, flat, acc):
         words = n // 4
-        _launch(_decode_words_kernel, (_programs(_cdiv(words, WORD_BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
-                ("decode-words", mode, msb, WORD_BLOCK, _int_kind(words, True)),
-                _pointers(flat, acc, w.flag, views=(torch.int32, torch.int32, None)),
-                (words, T, epoch, mode, msb, WORD_BLOCK), cuda)
+        launch(_decode_words_kernel, (_programs(_cdiv(words, WORD_BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
+                ("decode-words", mode, msb, WORD_BLOCK, int_kind(words, True)),
+                pointers(flat, acc, w.flag, views=(torch.int32, torch.int32, None)),
+                (words, T, epoch, mode, msb, WORD_BLOCK), cuda, (("num_warps", NUM_WARPS),))
         return w, epoch
     wide = reach >= 2**31
     unroll = max(1, min(DECODE_UNROLL, T))
-    _launch(_decode_kernel, (_programs(_cdiv(n, BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
-            ("decode", acc.dtype, mode, wide, msb, unroll, BLOCK, _int_kind(n, True)),
-            _pointers(flat, acc, w.flag), (n, T, lo, hi, epoch, mode, wide, msb, unroll, BLOCK), cuda)
+    launch(_decode_kernel, (_programs(_cdiv(n, BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
+            ("decode", acc.dtype, mode, wide, msb, unroll, BLOCK, int_kind(n, True)),
+            pointers(flat, acc, w.flag), (n, T, lo, hi, epoch, mode, wide, msb, unroll, BLOCK), cuda,
+           (("num_warps", NUM_WARPS),))
     return w, epoch
 
 

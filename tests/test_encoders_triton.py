@@ -251,21 +251,23 @@ def test_launch_hooks_take_tritons_runner():
     hook, launches go through Triton's runner, which calls it (on a GPU: counted)."""
     from triton import knobs
 
-    assert not _triton._launch_hooks()
+    from encoders import triton_launch
+
+    assert not triton_launch.hooks()
     seen = []
     hook = seen.append
     knobs.runtime.launch_enter_hook.add(hook)
     try:
-        assert _triton._launch_hooks()
+        assert triton_launch.hooks()
         c = torch.arange(-7, 8, dtype=torch.int16).repeat(8).to(DEVICE)
         for _ in range(2):  # the second launch finds the compiled kernel cached
             assert torch.equal(_triton.encode_triton(c, _modes.BITS_SM, 3, True).cpu(),
                                torch.from_numpy(reference_train(c.cpu().numpy(), "bitwise-signed", 3, True)))
-        if CUDA and _triton.FAST_LAUNCH:
+        if CUDA and triton_launch.FAST_LAUNCH:
             assert len(seen) == 2, "the hook saw every launch"
     finally:
         knobs.runtime.launch_enter_hook.remove(hook)
-    assert not _triton._launch_hooks()
+    assert not triton_launch.hooks()
 
 
 def test_words_of_an_earlier_call_never_win():

@@ -37,7 +37,7 @@ from .replay_core import (VTH_MESSAGE, LayerReplay, _acc_dtype, _accumulate, _ch
                     replay_reference, window)
 from .operand import Operand, prepare_weight, weight_shape
 from .settings import ReplaySettings
-from .tally_fast import check_covered, tally_device, tally_from_parts
+from .tally_fast import check_covered, events_per_step, tally_device
 
 BACKENDS: tuple[str, ...] = ("reference", "torch", "triton")
 STATS = 4  # per layer: count minimum, maximum, values outside the window, bad thresholds
@@ -139,13 +139,17 @@ def _windows(plans: list[_Plan], s: ReplaySettings) -> None:
                                    name=p.src.name)
 
 
-def _triton_ok(p: _Plan, s: ReplaySettings, sch: encoders.Scheme, fma: bool | None) -> bool:
+def _triton_ok(p: _Plan, s: ReplaySettings, sch: encoders.Scheme, fma: bool | None, reaches: dict[int, int]) -> bool:
     """Whether the fused kernels hold this layer exactly: INT8 weights with group scales,
-    clamped counts that fit INT8, float32 accumulators (below 2**24) and int32 group sums."""
+    clamped counts that fit INT8, float32 accumulators (below 2**24) and int32 group sums.
+    ``reaches``: the largest |count| a window of T steps sends, by T (filled here)."""
     op = p.op
     if fma is None or op.q.dtype != torch.int8 or op.scale is None or op.q.dim() != 2:
         return False
-    reach = int(np.abs(encoders.step_weights(s.scheme, p.T, s.bit_order).astype(object)).sum()) * sch.payload_max
+    reach = reaches.get(p.T)
+    if reach is None:
+        reach = reaches[p.T] = int(np.abs(encoders.step_weights(s.scheme, p.T, s.bit_order).astype(object)).sum()) \
+            * sch.payload_max
     if reach > 127 or _acc_dtype(np.array([reach], dtype=object), op) != torch.float32:
         return False
     return (reach * op.group_size * op.max_abs * op.n_groups < 2**31 and kt.tally_fits(sch.rate, p.T, s.block_columns)
@@ -212,11 +216,10 @@ def _finish(p: _Plan, s: ReplaySettings, host: np.ndarray, rate: bool) -> LayerR
         window(s.scheme, torch.tensor([lo, hi]), p.T if s.T is None else s.T, sign_split=s.sign_split, clip=s.clip,
                name=name)
     by_shift = None if rate else host[o["shift"]:o["shift"] + p.T]
-    tally = tally_from_parts(by_shift, host[o["hist"]:o["hist"] + p.T + 1],
-                             torch.from_numpy(host[o["ept"]:o["ept"] + p.n]),
-                             torch.from_numpy(host[o["fetch"]:o["fetch"] + p.n_blocks]), p.T, s.bit_order)
+    hist = host[o["hist"]:o["hist"] + p.T + 1]
     counter = ActivityCounter(p.op.in_features, p.op.out_features, p.T, int(s.block_columns), p.op.bytes_per_weight)
-    counter.add_tally(tally)
+    counter.add_arrays(events_per_step(by_shift, hist, p.T, s.bit_order), host[o["ept"]:o["ept"] + p.n], hist,
+                       host[o["fetch"]:o["fetch"] + p.n_blocks])
     act: Activity = counter.activity(name=name, role=p.src.role, scheme=s.scheme, clipped=outside,
                                      sign_split=s.sign_split, same_input_as=p.src.same_input_as)
     acc, out, gacc = p.out
@@ -275,8 +278,9 @@ def replay_layers(layers: Iterable[LayerInput], settings: ReplaySettings, *,
     dev = plans[0].op.device
     fma = kt.addcmul_fuses(dev) if dev.type == "cuda" else False  # interpreter: unfused
     use_triton = backend == "triton" and (dev.type == "cuda" or kt.interpreting())
+    reaches: dict[int, int] = {}
     for p in plans:
-        p.kind = "triton" if use_triton and _triton_ok(p, s, sch, fma) else "torch"
+        p.kind = "triton" if use_triton and _triton_ok(p, s, sch, fma, reaches) else "torch"
     buf = torch.zeros(_layout(plans, s, sch), dtype=torch.int64, device=dev)
     stats = buf[:STATS * len(plans)].view(len(plans), STATS)
     stats[:, 0] = kt.INT64_MAX  # atomic minimum / maximum start values

@@ -53,10 +53,16 @@ class ActivityCounter:
 
     def add_tally(self, tally: Tally) -> None:
         """Count one token chunk from its counters (e.g. computed from counts, without events)."""
-        self.events_per_step += tally.events_per_step.numpy()
-        self.events_per_token.append(tally.events_per_token.numpy())
-        self.event_hist += tally.event_hist.numpy()
-        self.block_fetches += tally.block_fetches.numpy()
+        self.add_arrays(tally.events_per_step.numpy(), tally.events_per_token.numpy(), tally.event_hist.numpy(),
+                        tally.block_fetches.numpy())
+
+    def add_arrays(self, events_per_step: np.ndarray, events_per_token: np.ndarray, event_hist: np.ndarray,
+                   block_fetches: np.ndarray) -> None:
+        """:meth:`add_tally` of a tally's counters as int64 numpy arrays (no tensors in between)."""
+        self.events_per_step += events_per_step
+        self.events_per_token.append(events_per_token)
+        self.event_hist += event_hist
+        self.block_fetches += block_fetches
 
     def activity(
         self,

@@ -16,7 +16,9 @@ as torch's ``addcmul_`` rounds on that device (one fused multiply-add, or a prod
 sum: :func:`addcmul_fuses` asks torch once per device), then ``y * V_th``. ``acc_g`` are
 integers below 2**24 (float32 exact; callers check the bound), summed exactly in int32.
 
-Kernels compile on first launch; with ``TRITON_INTERPRET=1`` set before triton is first
+Kernels compile on first launch and are then launched through their compiled launcher
+(:mod:`encoders.triton_launch`: Triton's JIT launch costs 20-35 us of host time a call, and
+a replay launches two kernels per layer). With ``TRITON_INTERPRET=1`` set before triton is first
 imported (the tests on machines without a GPU) they run interpreted on CPU tensors. The
 interpreter's ``fma`` rounds twice, so interpreted kernels reproduce the unfused rounding only.
 """
@@ -84,14 +86,20 @@ def launch_tally(counts: torch.Tensor, x8: torch.Tensor, buf: torch.Tensor, *, l
     n, in_f = (int(d) for d in counts.shape)
     if n == 0:
         return
+    from encoders.triton_launch import int_kind, launch, pointers  # imports triton: only on this path
+
     tally, _ = kernels()
     BC = _next_pow2(block_columns)
     BM = max(16, min(128, 4096 // BC))
     grid = (n_blocks, -(-n // BM))  # blocks on the first axis (no 65535 limit), row tiles on the second
-    tally[grid](counts, x8, buf, n, in_f, counts.stride(0), counts.stride(1), lo, hi, T, block_columns,
-                offsets["stats"], offsets["shift"], offsets["hist"], offsets["ept"], offsets["fetch"],
-                INT64_MAX, INT64_MIN, RATE=rate, TWOS=twos, BM=BM, BC=BC,
-                num_warps=4)
+    s0, s1 = counts.stride()
+    o = (offsets["stats"], offsets["shift"], offsets["hist"], offsets["ept"], offsets["fetch"])
+    # Specialized (int_kind): the row length, the strides and the block width; the rest only by width.
+    key = ("tally", counts.dtype, rate, twos, BM, BC, int_kind(in_f), int_kind(s0), int_kind(s1),
+           int_kind(block_columns)) + tuple(int_kind(v, False) for v in (n, lo, hi, T) + o)
+    launch(tally, grid, key, pointers(counts, x8, buf),
+           (n, in_f, s0, s1, lo, hi, T, block_columns) + o + (INT64_MAX, INT64_MIN, rate, twos, BM, BC),
+           counts.is_cuda, (("num_warps", 4),))
 
 
 def launch_gemm(x8: torch.Tensor, q: torch.Tensor, scale: torch.Tensor, vth: torch.Tensor, acc: torch.Tensor,
@@ -102,15 +110,22 @@ def launch_gemm(x8: torch.Tensor, q: torch.Tensor, scale: torch.Tensor, vth: tor
     out_f = int(q.shape[0])
     if n == 0:
         return
+    from encoders.triton_launch import int_kind, launch, pointers  # imports triton: only on this path
+
     _, gemm = kernels()
     # 64 x 128 tiles on 8 warps: the int32 group accumulator, the int32 sum and the float32 sum
     # stay in registers (larger tiles spill on sm_90).
     BM, BN = 64, (64 if out_f <= 64 else 128)
     BK = max(32, min(128, _next_pow2(group_size)))
     grid = (-(-n // BM), -(-out_f // BN))
-    gemm[grid](x8, q, scale, vth, acc, out, acc if gacc is None else gacc, buf, n, out_f, in_f, n_groups, stats_off,
-               FLOAT32_MAX, GS=group_size, BM=BM, BN=BN, BK=BK, KEEP_GROUP=gacc is not None, FMA=fma,
-               num_warps=8, num_stages=3, enable_fp_fusion=False)
+    ptrs = (x8, q, scale, vth, acc, out, acc if gacc is None else gacc, buf)
+    keep = gacc is not None
+    key = ("gemm",) + tuple(t.dtype for t in ptrs) + (group_size, BM, BN, BK, keep, fma, int_kind(out_f),
+                                                        int_kind(in_f), int_kind(n, False), int_kind(n_groups, False),
+                                                        int_kind(stats_off, False))
+    launch(gemm, grid, key, pointers(*ptrs),
+           (n, out_f, in_f, n_groups, stats_off, FLOAT32_MAX, group_size, BM, BN, BK, keep, fma), x8.is_cuda,
+           (("num_warps", 8), ("num_stages", 3), ("enable_fp_fusion", False)))
 
 
 @functools.lru_cache(maxsize=8)

@@ -135,12 +135,16 @@ def tally_from_parts(by_shift: np.ndarray | None, hist: np.ndarray, events_per_t
     """A :class:`Tally` from host copies of :func:`tally_device`'s counters (``by_shift`` None:
     a rate code, whose events per step are the slots with ``|c| > t``)."""
     hist = np.asarray(hist, dtype=np.int64)
+    return Tally(torch.from_numpy(events_per_step(by_shift, hist, T, bit_order)), events_per_token,
+                 torch.from_numpy(hist), block_fetches)
+
+
+def events_per_step(by_shift: np.ndarray | None, hist: np.ndarray, T: int, bit_order: str) -> np.ndarray:
+    """Events per step (int64 [T]) from :func:`tally_device`'s counters: the slots per bit
+    shift in step order, or for a rate code (``by_shift`` None) the slots with ``|c| > t``."""
     if by_shift is None:
-        per_step = np.cumsum(hist[1:][::-1])[::-1].astype(np.int64)
-    else:
-        per_step = np.asarray(by_shift, dtype=np.int64)[_shifts(T, bit_order)]
-    return Tally(torch.from_numpy(np.ascontiguousarray(per_step)), events_per_token, torch.from_numpy(hist),
-                 block_fetches)
+        return np.cumsum(hist[1:][::-1])[::-1].astype(np.int64)  # a copy: positive strides, as torch needs
+    return np.asarray(by_shift, dtype=np.int64)[_shifts(T, bit_order)]  # fancy indexing copies
 
 
 def covers(scheme: str) -> bool:
