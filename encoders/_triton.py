@@ -319,7 +319,7 @@ def available() -> bool:
 # decode flag, and the range words the last encode program copies there; then one wait on
 # the stream. False: ``.item()`` / ``.tolist()`` of device words (a pageable copy and a wait).
 PINNED = True
-SPIN_WAIT = True  # encode polls its pinned range words instead of waiting on the stream (3-9 us a call, benchmarks/encoders_host.py)
+SPIN_WAIT = True  # encode polls its pinned range words instead of waiting on the stream (benchmarks/encoders_host.py)
 
 
 class _Words:
@@ -481,16 +481,16 @@ def _encode_launch(flat: torch.Tensor, mode: int, T: int, msb_first: bool, out: 
         ptrs = pointers(flat, dest, w.ext, w.ext_host, views=(packed, torch.int32, None, None)) if extremes else \
             pointers(flat, dest, flat, flat, views=(packed, torch.int32, packed, packed))
         launch(_encode_words_kernel, (_programs(_cdiv(words, WORD_BLOCK), flat), 1),
-                ("encode-words", flat.dtype, mode, extremes, msb, c16, WORD_BLOCK, int_kind(words, True)),
-                ptrs, (words, T, epoch, mode, extremes, msb, c16, WORD_BLOCK), cuda, (("num_warps", NUM_WARPS),))
+               ("encode-words", flat.dtype, mode, extremes, msb, c16, WORD_BLOCK, int_kind(words, True)),
+               ptrs, (words, T, epoch, mode, extremes, msb, c16, WORD_BLOCK), cuda, (("num_warps", NUM_WARPS),))
         return (w, epoch) if extremes else None
     t_chunk = max(1, min(T, MAX_T_CHUNK))
     grid = (_programs(_cdiv(n, BLOCK), flat), max(1, _cdiv(T, t_chunk)))
     wide = wide_words(flat.element_size(), T, mode)
     ptrs = pointers(flat, dest, w.ext, w.ext_host) if extremes else pointers(flat, dest, flat, flat)
     launch(_encode_kernel, grid, ("encode", flat.dtype, mode, wide, extremes, msb, BLOCK, int_kind(n, True),
-                                   int_kind(T, False)),
-            ptrs, (n, T, t_chunk, epoch, mode, wide, extremes, msb, BLOCK), cuda, (("num_warps", NUM_WARPS),))
+                                  int_kind(T, False)),
+           ptrs, (n, T, t_chunk, epoch, mode, wide, extremes, msb, BLOCK), cuda, (("num_warps", NUM_WARPS),))
     return (w, epoch) if extremes else None
 
 
@@ -503,10 +503,9 @@ def _encode_words_fit(flat: torch.Tensor, mode: int, T: int, out: torch.Tensor) 
     mode's bound, slots a multiple of 4, the counts aligned to their words and the train to 4 bytes."""
     if not WORD_ENCODE or T < 1 or T > _WORD_ENCODE_STEPS.get(mode, 0) or flat.numel() % 4:
         return False
-    size = flat.element_size()
     if flat.dtype not in (torch.int8, torch.int16):
         return False
-    return flat.data_ptr() % (4 * size) == 0 and out.data_ptr() % 4 == 0
+    return flat.data_ptr() % (4 * flat.element_size()) == 0 and out.data_ptr() % 4 == 0
 
 
 def decode_triton(s: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: int, reach: int, acc_dtype: torch.dtype,
@@ -546,15 +545,15 @@ def _decode_launch(flat: torch.Tensor, mode: int, msb_first: bool, lo: int, hi: 
     if _words_fit(mode, lo, hi, T, n, flat, acc):
         words = n // 4
         launch(_decode_words_kernel, (_programs(_cdiv(words, WORD_BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
-                ("decode-words", mode, msb, WORD_BLOCK, int_kind(words, True)),
-                pointers(flat, acc, w.flag, views=(torch.int32, torch.int32, None)),
-                (words, T, epoch, mode, msb, WORD_BLOCK), cuda, (("num_warps", NUM_WARPS),))
+               ("decode-words", mode, msb, WORD_BLOCK, int_kind(words, True)),
+               pointers(flat, acc, w.flag, views=(torch.int32, torch.int32, None)),
+               (words, T, epoch, mode, msb, WORD_BLOCK), cuda, (("num_warps", NUM_WARPS),))
         return w, epoch
     wide = reach >= 2**31
     unroll = max(1, min(DECODE_UNROLL, T))
     launch(_decode_kernel, (_programs(_cdiv(n, BLOCK), flat, DECODE_PROGRAMS_PER_SM), 1),
-            ("decode", acc.dtype, mode, wide, msb, unroll, BLOCK, int_kind(n, True)),
-            pointers(flat, acc, w.flag), (n, T, lo, hi, epoch, mode, wide, msb, unroll, BLOCK), cuda,
+           ("decode", flat.dtype, acc.dtype, mode, wide, msb, unroll, BLOCK, int_kind(n, True)),
+           pointers(flat, acc, w.flag), (n, T, lo, hi, epoch, mode, wide, msb, unroll, BLOCK), cuda,
            (("num_warps", NUM_WARPS),))
     return w, epoch
 
