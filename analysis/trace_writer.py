@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - Windows
 from encoders import VTH_MAX, VTH_MIN
 
 from .checksums import TEXT_DIGEST_ATTRS, text_digest, with_fletcher32
+from .huffman_deflate import AVAILABLE as _HUFFMAN, deflate_int16
 from .fileio import (
     CommitOnExit, OutputError, check_target, commit, disk_full_errno, disk_full_error, free_mib, temp_file,
 )
@@ -92,8 +93,14 @@ def _set_attrs(obj: Any, **items: str | int) -> None:
 
 def _encode_chunk(block: np.ndarray, compress: bool) -> bytes:
     """Bytes of one stored chunk: deflate (zlib format, HDF5 filter "gzip") or raw, followed by
-    the Fletcher-32 checksum HDF5's ``fletcher32`` filter (last in the pipeline) verifies on read."""
-    return with_fletcher32(_deflate(block) if compress else block.tobytes())
+    the Fletcher-32 checksum HDF5's ``fletcher32`` filter (last in the pipeline) verifies on read.
+    Count chunks are deflated by Huffman coding alone (:mod:`analysis.huffman_deflate`: 2.3-2.6x
+    less CPU than ISA-L level 1, files ~3% larger) when numba is there."""
+    if not compress:
+        return with_fletcher32(block.tobytes())
+    if _HUFFMAN and block.dtype == np.int16 and block.flags.c_contiguous:
+        return with_fletcher32(deflate_int16(block))
+    return with_fletcher32(_deflate(block))
 
 
 class TraceWriter(CommitOnExit):
