@@ -1,6 +1,6 @@
 """Trace writer: stream spike counts into a new HDF5 trace, committed atomically on close.
 
-Counts are deflated chunk by chunk by the writer itself (ISA-L if present, else zlib; both
+Counts are deflated chunk by chunk by the writer itself (Huffman-only deflate with numba, else ISA-L or zlib; all
 release the GIL) in worker threads or inline, and stored with direct chunk writes.
 """
 from __future__ import annotations
@@ -27,9 +27,10 @@ from encoders import VTH_MAX, VTH_MIN
 
 from .checksums import TEXT_DIGEST_ATTRS, text_digest
 from .fileio import (
-    CommitOnExit, OutputError, check_target, commit, disk_full_errno, disk_full_error, free_mib, temp_file,
+    CommitOnExit, OutputError, Writeback, check_target, commit, disk_full_errno, disk_full_error, free_mib,
+    temp_file,
 )
-from .trace_buffers import _Borrowed, _LayerBuffer
+from .trace_buffers import _GCPL, _Borrowed, _LayerBuffer, _set_attrs
 from .trace_chunks import _VTH_GZIP_LEVEL, _deflate, _encode_chunk, vth_chunk  # noqa: F401 (_deflate re-exported)
 from .trace_schema import (
     _CHUNK_BYTES,
@@ -57,29 +58,6 @@ from .trace_schema import (
 _ROOM_BYTES = 1 << 20
 _ROOM_PER_LAYER = 8 << 10
 # --------------------------------------------------------------------------- writer
-
-
-_STR_TYPE = h5py.h5t.py_create(h5py.string_dtype("utf-8"), logical=True)  # what h5py stores for a str
-
-
-_STR_DTYPE = h5py.string_dtype("utf-8")
-_STR_MTYPE = h5py.h5t.py_create(_STR_DTYPE)  # the memory type h5py converts str objects from
-_SCALAR = h5py.h5s.create(h5py.h5s.SCALAR)
-_GCPL = h5py.h5p.create(h5py.h5p.GROUP_CREATE)  # what create_group passes (no creation order, no times)
-_GCPL.set_obj_track_times(False)
-
-
-def _set_attrs(oid: Any, **items: str | int) -> None:
-    """Scalar str (variable-length UTF-8) and int (int64) attributes of the object ``oid`` (an
-    h5py ObjectID), typed exactly as ``obj.attrs[name] = value`` types them, through h5py's
-    low-level calls (3x faster)."""
-    for name, value in items.items():
-        if isinstance(value, str):
-            a = h5py.h5a.create(oid, name.encode(), _STR_TYPE, _SCALAR)
-            a.write(np.array(value, dtype=_STR_DTYPE), mtype=_STR_MTYPE)
-        else:
-            a = h5py.h5a.create(oid, name.encode(), h5py.h5t.STD_I64LE, _SCALAR)
-            a.write(np.array(value, dtype=np.int64), mtype=h5py.h5t.NATIVE_INT64)
 
 
 class TraceWriter(CommitOnExit):
@@ -143,6 +121,7 @@ class TraceWriter(CommitOnExit):
         self._compress = compression == "gzip"
         self._chunk_rows = chunk_rows
         self._tmp = temp_file(self.path)
+        self._writeback = Writeback(self._tmp)
         self._closed = False
         self._free_at_abort: float | None = None
         self._slack = 0  # bytes that may be written before free space is measured again
@@ -431,6 +410,7 @@ class TraceWriter(CommitOnExit):
     def _finish(self, buf: _LayerBuffer, block: np.ndarray, start: int, end: int, data: bytes, lent: _Borrowed | None) -> None:
         self._ensure_room(len(data))
         self._write_chunk(buf, block, start, end, data)
+        self._writeback.wrote(len(data))
         if lent is not None:
             lent.drop()
         elif not buf.free:  # one spare block per layer is enough: chunks return before the next fills
@@ -535,6 +515,7 @@ class TraceWriter(CommitOnExit):
                     self._flush_block(buf)
                 self._flush_vth(buf, final=True)
             self._drain(block=True)
+            self._writeback.start()  # the last chunks go to disk while the metadata is written
             for name, buf in self._buffers.items():
                 if buf.total != self._n_tokens:
                     raise ValueError(
@@ -553,6 +534,7 @@ class TraceWriter(CommitOnExit):
                     self._f.attrs[attr] = text_digest(self._f, name)
             self._f.flush()
             self._f.close()
+            self._writeback.close()
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
             commit(self._tmp, self.path, self.overwrite)
@@ -591,6 +573,9 @@ class TraceWriter(CommitOnExit):
         if f is not None:
             with contextlib.suppress(Exception):
                 f.close()
+        wb = getattr(self, "_writeback", None)
+        if wb is not None:
+            wb.close()
         tmp = getattr(self, "_tmp", None)
         if tmp is not None:
             with contextlib.suppress(OSError):
