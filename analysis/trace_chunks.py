@@ -39,7 +39,7 @@ def _encode_chunk(block: np.ndarray, compress: bool) -> bytes:
     if not compress:
         return with_fletcher32(block.tobytes())
     if _HUFFMAN and block.dtype == np.int16 and block.flags.c_contiguous:
-        return with_fletcher32(deflate_int16(block))
+        return deflate_int16(block, fletcher32=True)
     return with_fletcher32(_deflate(block))
 
 

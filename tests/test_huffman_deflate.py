@@ -80,3 +80,8 @@ def test_bad_input():
         hd.deflate_int16(np.zeros((2, 2), np.int32))
     with pytest.raises(TypeError, match="C-contiguous"):
         hd.deflate_int16(np.zeros((4, 4), np.int16)[:, ::2])
+
+
+def test_stored_chunk_carries_fletcher32():
+    a = np.random.default_rng(5).integers(-9, 9, (64, 33)).astype(np.int16)
+    assert hd.deflate_int16(a, fletcher32=True) == with_fletcher32(hd.deflate_int16(a))
