@@ -13,6 +13,9 @@ from .huffman_deflate import AVAILABLE as _HUFFMAN
 from .huffman_deflate import deflate_int16
 
 _VTH_GZIP_LEVEL = 4  # deflate level of the V_th datasets (h5py's default for "gzip")
+# Huffman coding alone spends at least 1 bit a byte (8x at most: an all-zero chunk takes 37 KB
+# where LZ77 deflate takes 0.3 KB); chunks it shrinks more than this are tried with LZ77 too.
+_LZ_WORTH_IT = 6
 try:  # ISA-L deflate (~4x faster than zlib here: 263 vs 47-66 MB/s on SmolLM2 counts); zlib format
     from isal import isal_zlib as _isal
 except ImportError:  # pragma: no cover - depends on the environment
@@ -39,7 +42,11 @@ def _encode_chunk(block: np.ndarray, compress: bool) -> bytes:
     if not compress:
         return with_fletcher32(block.tobytes())
     if _HUFFMAN and block.dtype == np.int16 and block.flags.c_contiguous:
-        return deflate_int16(block, fletcher32=True)
+        data = deflate_int16(block, fletcher32=True)
+        if len(data) * _LZ_WORTH_IT > block.nbytes:
+            return data
+        lz = with_fletcher32(_deflate(block))  # near the 8x floor of Huffman coding: runs may pay
+        return lz if len(lz) < len(data) else data
     return with_fletcher32(_deflate(block))
 
 

@@ -85,3 +85,15 @@ def test_bad_input():
 def test_stored_chunk_carries_fletcher32():
     a = np.random.default_rng(5).integers(-9, 9, (64, 33)).astype(np.int16)
     assert hd.deflate_int16(a, fletcher32=True) == with_fletcher32(hd.deflate_int16(a))
+
+
+def test_writer_keeps_lz77_for_runs():
+    # Huffman coding alone cannot go below 1 bit a byte; a chunk of zeros goes to LZ77 deflate
+    from analysis.trace_chunks import _encode_chunk
+
+    zeros = np.zeros((256, 576), np.int16)
+    stored = _encode_chunk(zeros, True)
+    assert len(stored) < 2000 and zlib.decompress(stored[:-4]) == zeros.tobytes()
+    assert stored == with_fletcher32(stored[:-4])
+    counts = np.random.default_rng(2).integers(-8, 9, (256, 576)).astype(np.int16)
+    assert _encode_chunk(counts, True) == hd.deflate_int16(counts, fletcher32=True)  # the usual case
