@@ -1,4 +1,5 @@
-"""Per-layer buffers of the trace writer: rows waiting to fill a chunk, and arrays lent by the caller."""
+"""Per-layer state of the trace writer: rows waiting to fill a chunk, arrays lent by the caller, and
+the low-level h5py calls that create a layer's attributes."""
 from __future__ import annotations
 
 from typing import Any
@@ -39,3 +40,24 @@ class _LayerBuffer:
     @property
     def total(self) -> int:
         return self.stored + self.fill
+
+
+_STR_DTYPE = h5py.string_dtype("utf-8")
+_STR_TYPE = h5py.h5t.py_create(_STR_DTYPE, logical=True)  # what h5py stores for a str
+_STR_MTYPE = h5py.h5t.py_create(_STR_DTYPE)  # the memory type h5py converts str objects from
+_SCALAR = h5py.h5s.create(h5py.h5s.SCALAR)
+_GCPL = h5py.h5p.create(h5py.h5p.GROUP_CREATE)  # what create_group passes (no creation order, no times)
+_GCPL.set_obj_track_times(False)
+
+
+def _set_attrs(oid: Any, **items: str | int) -> None:
+    """Scalar str (variable-length UTF-8) and int (int64) attributes of the object ``oid`` (an
+    h5py ObjectID), typed exactly as ``obj.attrs[name] = value`` types them, through h5py's
+    low-level calls (3x faster)."""
+    for name, value in items.items():
+        if isinstance(value, str):
+            a = h5py.h5a.create(oid, name.encode(), _STR_TYPE, _SCALAR)
+            a.write(np.array(value, dtype=_STR_DTYPE), mtype=_STR_MTYPE)
+        else:
+            a = h5py.h5a.create(oid, name.encode(), h5py.h5t.STD_I64LE, _SCALAR)
+            a.write(np.array(value, dtype=np.int64), mtype=h5py.h5t.NATIVE_INT64)

@@ -1,6 +1,6 @@
 """Trace writer: stream spike counts into a new HDF5 trace, committed atomically on close.
 
-Counts are deflated chunk by chunk by the writer itself (ISA-L if present, else zlib; both
+Counts are deflated chunk by chunk by the writer itself (Huffman-only deflate with numba, else ISA-L or zlib; all
 release the GIL) in worker threads or inline, and stored with direct chunk writes.
 """
 from __future__ import annotations
@@ -9,7 +9,6 @@ import contextlib
 import datetime as _dt
 import errno
 import os
-import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -26,11 +25,13 @@ except ImportError:  # pragma: no cover - Windows
 
 from encoders import VTH_MAX, VTH_MIN
 
-from .checksums import TEXT_DIGEST_ATTRS, text_digest, with_fletcher32
+from .checksums import TEXT_DIGEST_ATTRS, text_digest
 from .fileio import (
-    CommitOnExit, OutputError, check_target, commit, disk_full_errno, disk_full_error, free_mib, temp_file,
+    CommitOnExit, OutputError, Writeback, check_target, commit, disk_full_errno, disk_full_error, free_mib,
+    temp_file,
 )
-from .trace_buffers import _Borrowed, _LayerBuffer
+from .trace_buffers import _GCPL, _Borrowed, _LayerBuffer, _set_attrs
+from .trace_chunks import _VTH_GZIP_LEVEL, _deflate, _encode_chunk, vth_chunk  # noqa: F401 (_deflate re-exported)
 from .trace_schema import (
     _CHUNK_BYTES,
     _INDEX_DTYPE,
@@ -56,44 +57,7 @@ from .trace_schema import (
 # 70 KB for 30 layers): a chunk is refused, cleanly, when it would leave less than this free.
 _ROOM_BYTES = 1 << 20
 _ROOM_PER_LAYER = 8 << 10
-try:  # ISA-L deflate (~4x faster than zlib here: 263 vs 47-66 MB/s on SmolLM2 counts); zlib format
-    from isal import isal_zlib as _isal
-except ImportError:  # pragma: no cover - depends on the environment
-    _isal = None
-
-
-def _deflate(data: Any) -> bytes:
-    """zlib-format deflate stream of ``data`` at level 1 (what HDF5's deflate filter stores).
-
-    Both implementations release the GIL. No byte shuffle: on SmolLM2 spike counts level-1
-    deflate of plain little-endian int16 compresses better than of shuffled bytes (measured:
-    ISA-L 2.73x vs 2.61x, zlib 2.75x vs 2.46x) and skips a pass.
-    """
-    if _isal is not None:
-        return _isal.compress(data, 1)
-    return zlib.compress(data, 1)
-
-
 # --------------------------------------------------------------------------- writer
-
-
-_STR_TYPE = h5py.h5t.py_create(h5py.string_dtype("utf-8"), logical=True)  # what h5py stores for a str
-
-
-def _set_attrs(obj: Any, **items: str | int) -> None:
-    """Scalar str (variable-length UTF-8) and int (int64) attributes, typed exactly as
-    ``obj.attrs[name] = value`` types them, through h5py's low-level calls (3x faster)."""
-    space = h5py.h5s.create(h5py.h5s.SCALAR)
-    for name, value in items.items():
-        s = isinstance(value, str)
-        a = h5py.h5a.create(obj.id, name.encode(), _STR_TYPE if s else h5py.h5t.STD_I64LE, space)
-        a.write(np.array(value, dtype=h5py.string_dtype("utf-8") if s else np.int64))
-
-
-def _encode_chunk(block: np.ndarray, compress: bool) -> bytes:
-    """Bytes of one stored chunk: deflate (zlib format, HDF5 filter "gzip") or raw, followed by
-    the Fletcher-32 checksum HDF5's ``fletcher32`` filter (last in the pipeline) verifies on read."""
-    return with_fletcher32(_deflate(block) if compress else block.tobytes())
 
 
 class TraceWriter(CommitOnExit):
@@ -157,11 +121,13 @@ class TraceWriter(CommitOnExit):
         self._compress = compression == "gzip"
         self._chunk_rows = chunk_rows
         self._tmp = temp_file(self.path)
+        self._writeback = Writeback(self._tmp)
         self._closed = False
         self._free_at_abort: float | None = None
         self._slack = 0  # bytes that may be written before free space is measured again
         self._layers: dict[str, LayerInfo] = {}
         self._buffers: dict[str, _LayerBuffer] = {}  # stored (non-linked) layers only
+        self._dcpls: dict[tuple[int, int], tuple] = {}  # (C, rows) -> creation plists and types
         self._indices: set[int] = set()
         self._n_tokens = 0
         self._has_offsets = False
@@ -283,48 +249,66 @@ class TraceWriter(CommitOnExit):
             raise ValueError(f"layer {info.name!r} was already added")
         if int(info.index) in self._indices:
             raise ValueError(f"layer {info.name!r}: index {info.index} is already used by another layer")
-        layers = self._group
-        group = layers.create_group(layer_key(info.name))
-        _set_attrs(group, name=info.name, role=info.role, in_features=int(info.in_features),
-                   out_features=int(info.out_features), index=int(info.index))
-        if share is not None:
+        src = None
+        if share is not None:  # checked before anything is created
             src = self._layers.get(share)
             if src is None:
-                del layers[layer_key(info.name)]
                 raise ValueError(f"layer {info.name!r}: same_input_as={share!r} is not an added layer")
             while src.same_input_as is not None:  # link to the layer that owns the data
                 src = self._layers[src.same_input_as]
             if src.in_features != info.in_features:
-                del layers[layer_key(info.name)]
                 raise ValueError(
                     f"layer {info.name!r} has in_features {info.in_features} but {src.name!r} has {src.in_features}; "
                     "they cannot share an input"
                 )
             info = replace(info, same_input_as=src.name)
-            _set_attrs(group, same_input_as=src.name)
+        # h5py's low-level calls with the property lists its high-level calls use (same file
+        # objects; about half the Python time per layer)
+        layers = self._group
+        name, lcpl = layers._e(layer_key(info.name), lcpl=True)
+        gid = h5py.h5g.create(layers.id, name, lcpl=lcpl, gcpl=_GCPL)
+        _set_attrs(gid, name=info.name, role=info.role, in_features=int(info.in_features),
+                   out_features=int(info.out_features), index=int(info.index))
+        if src is not None:
+            _set_attrs(gid, same_input_as=src.name)
             sbuf = self._buffers[src.name]
-            group["counts"] = sbuf.dset  # hard links
-            group["vth"] = sbuf.vth
+            link, llcpl = layers._e("counts", lcpl=True)  # hard links, as group["counts"] = dset makes them
+            h5py.h5o.link(sbuf.dset.id, gid, link, lcpl=llcpl)
+            h5py.h5o.link(sbuf.vth.id, gid, b"vth", lcpl=llcpl)
         else:
             C = int(info.in_features)
             cap = _CHUNK_BYTES // (2 * C)
             rows = max(1, min(self._chunk_rows, cap))
             if cap < self._chunk_rows:  # capped by bytes: a power of two, so that appends of
                 rows = 1 << (rows.bit_length() - 1)  # 2**n token rows fill whole chunks (no copy)
+            counts, vth = self._new_datasets(h5py.Group(gid), C, rows)
+            buf = self._buffers[info.name] = _LayerBuffer(counts, vth, rows, C)
+            buf.extent = buf.vextent = self._expected
+        self._layers[info.name] = info
+        self._indices.add(int(info.index))
+
+    def _new_datasets(self, group: h5py.Group, C: int, rows: int) -> tuple[h5py.Dataset, h5py.Dataset]:
+        """The counts [n, C] and vth [n] datasets of a stored layer. The first of each shape is made
+        by h5py's create_dataset; later ones reuse its creation property list and type."""
+        n0 = self._expected
+        made = self._dcpls.get((C, rows))
+        if made is None:
             filt = {"compression": "gzip", "compression_opts": 1} if self._compress else {}
-            filt["fletcher32"] = True
-            n0 = self._expected
             counts = group.create_dataset(
-                "counts", shape=(n0, C), maxshape=(None, C), dtype=np.int16, chunks=(rows, C), **filt
+                "counts", shape=(n0, C), maxshape=(None, C), dtype=np.int16, chunks=(rows, C), fletcher32=True, **filt
             )
             vth = group.create_dataset(
                 "vth", shape=(n0,), maxshape=(None,), dtype=np.float32, chunks=(max(rows, 1024),),
                 compression="gzip" if self._compress else None, fletcher32=True,
+                compression_opts=_VTH_GZIP_LEVEL if self._compress else None,
             )
-            buf = self._buffers[info.name] = _LayerBuffer(counts, vth, rows, C)
-            buf.extent = buf.vextent = n0
-        self._layers[info.name] = info
-        self._indices.add(int(info.index))
+            self._dcpls[(C, rows)] = tuple((d.id.get_create_plist(), d.id.get_type()) for d in (counts, vth))
+            return counts, vth
+        (cp, ct), (vp, vt) = made
+        un = h5py.h5s.UNLIMITED
+        counts = h5py.h5d.create(group.id, b"counts", ct, h5py.h5s.create_simple((n0, C), (un, C)), dcpl=cp)
+        vth = h5py.h5d.create(group.id, b"vth", vt, h5py.h5s.create_simple((n0,), (un,)), dcpl=vp)
+        return h5py.Dataset(counts), h5py.Dataset(vth)
 
     # -- data ---------------------------------------------------------------------------
     def _append(self, name: str, counts: Any, vth: Any, release: Any = None) -> None:
@@ -426,22 +410,31 @@ class TraceWriter(CommitOnExit):
     def _finish(self, buf: _LayerBuffer, block: np.ndarray, start: int, end: int, data: bytes, lent: _Borrowed | None) -> None:
         self._ensure_room(len(data))
         self._write_chunk(buf, block, start, end, data)
+        self._writeback.wrote(len(data))
         if lent is not None:
             lent.drop()
         elif not buf.free:  # one spare block per layer is enough: chunks return before the next fills
             buf.free.append(block)
 
-    @staticmethod
-    def _flush_vth(buf: _LayerBuffer) -> None:
+    def _flush_vth(self, buf: _LayerBuffer, final: bool = False) -> None:
+        """Write the buffered V_th rows that fill whole chunks (``final``: all of them, the last
+        chunk zero padded as HDF5 pads an edge chunk) by direct chunk writes: the chunk bytes
+        HDF5's own write makes (deflate level 4, Fletcher-32), without its per-call overhead."""
         if not buf.vrows:
             return
-        vals = np.concatenate(buf.vpending)
-        end = buf.vstored + vals.shape[0]
+        vals = np.concatenate(buf.vpending) if len(buf.vpending) > 1 else buf.vpending[0]
+        R = buf.vth.chunks[0]
+        n = vals.shape[0] if final else vals.shape[0] - vals.shape[0] % R
+        end = buf.vstored + n
         if buf.vextent < end:
             buf.vth.resize((end,))
             buf.vextent = end
-        buf.vth[buf.vstored : end] = vals
-        buf.vstored, buf.vpending, buf.vrows = end, [], 0
+        for s in range(0, n, R):  # loop over chunks
+            data = vth_chunk(vals[s : s + R], R, self._compress)
+            self._ensure_room(len(data))
+            buf.vth.id.write_direct_chunk((buf.vstored + s,), data, filter_mask=0)
+        rest = vals[n:]
+        buf.vstored, buf.vpending, buf.vrows = end, [rest] if rest.shape[0] else [], rest.shape[0]
 
     def _write_oldest(self) -> None:
         buf, block, start, end, fut, lent = self._pending.popleft()
@@ -520,8 +513,9 @@ class TraceWriter(CommitOnExit):
                     buf.vextent = total
                 if buf.fill:
                     self._flush_block(buf)
-                self._flush_vth(buf)
+                self._flush_vth(buf, final=True)
             self._drain(block=True)
+            self._writeback.start()  # the last chunks go to disk while the metadata is written
             for name, buf in self._buffers.items():
                 if buf.total != self._n_tokens:
                     raise ValueError(
@@ -540,6 +534,7 @@ class TraceWriter(CommitOnExit):
                     self._f.attrs[attr] = text_digest(self._f, name)
             self._f.flush()
             self._f.close()
+            self._writeback.close()
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
             commit(self._tmp, self.path, self.overwrite)
@@ -578,6 +573,9 @@ class TraceWriter(CommitOnExit):
         if f is not None:
             with contextlib.suppress(Exception):
                 f.close()
+        wb = getattr(self, "_writeback", None)
+        if wb is not None:
+            wb.close()
         tmp = getattr(self, "_tmp", None)
         if tmp is not None:
             with contextlib.suppress(OSError):

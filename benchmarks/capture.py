@@ -257,13 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     lm = load_model(args.model, device=args.device, dtype=dtype)
     print(f"model {lm.model_id} on {lm.device} ({args.dtype}), loaded in {time.perf_counter() - t:.1f} s; "
           f"torch threads {torch.get_num_threads()}, CPUs {os.cpu_count()}")
-    try:
-        from isal import isal_zlib  # noqa: F401
+    from analysis.trace_chunks import deflate_name
 
-        deflate = "isal (ISA-L)"
-    except ImportError:
-        deflate = "stdlib zlib"
-    print(f"deflate implementation for the trace writer: {deflate}")
+    print(f"deflate implementation for the trace writer's count chunks: {deflate_name()}")
     print(f"load average at start (other processes compete for the CPUs): {os.getloadavg()}")
     text = TEXT.read_text(encoding="utf-8")
     results: dict = {"device": str(lm.device), "dtype": args.dtype, "model": lm.model_id}

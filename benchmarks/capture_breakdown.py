@@ -11,6 +11,7 @@ layer that only computes the int16 counts (reused buffers, no writer), and the w
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import sys
 import tempfile
@@ -32,7 +33,8 @@ TEXT = REPO / "neurosim" / "data" / "declaration_of_independence.txt"
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tokens", type=int, default=512)
-    p.add_argument("--chunk-tokens", type=int, default=256, help="the capture's default chunk")
+    p.add_argument("--chunk-tokens", type=int, default=inspect.signature(capture).parameters["chunk_tokens"].default,
+                   help="the capture's default chunk")
     p.add_argument("--repeats", type=int, default=7)
     a = p.parse_args(argv)
     lm = load_model()

@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis import trace_writer  # noqa: E402
+from analysis import trace_chunks  # noqa: E402
 from analysis.trace import LayerInfo, TraceWriter  # noqa: E402
 
 SHAPES = {  # stored input widths per block, blocks
@@ -68,9 +68,9 @@ def deflate(chunks: list[np.ndarray], threads: list[int]) -> list[dict]:
     rows = []
     for n in threads:
         with ThreadPoolExecutor(n) as pool:
-            list(pool.map(lambda c: trace_writer._encode_chunk(c, True), chunks[: 4 * n]))  # warm-up
+            list(pool.map(lambda c: trace_chunks._encode_chunk(c, True), chunks[: 4 * n]))  # warm-up
             t = time.perf_counter()
-            out = list(pool.map(lambda c: trace_writer._encode_chunk(c, True), chunks))
+            out = list(pool.map(lambda c: trace_chunks._encode_chunk(c, True), chunks))
             dt = time.perf_counter() - t
         comp = sum(len(o) for o in out)
         rows.append({"threads": n, "seconds": dt, "GB_per_s": raw / dt / 1e9, "ratio": raw / comp})
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     arrays = [_counts(args.tokens, w, rng) for w in widths]
     total = sum(a.nbytes for a in arrays) * blocks
     print(f"{args.shape}, {args.tokens} tokens: int16 counts {total / 1e9:.3f} GB; {cpus} CPUs; "
-          f"deflate: {'isal' if trace_writer._isal is not None else 'zlib'}; dir {args.dir}")
+          f"deflate: {trace_chunks.deflate_name()}; dir {args.dir}")
     if torch.cuda.is_available():
         r = d2h(total, 2 * args.chunk_tokens * widths[-1])
         print(f"D2H into page-locked memory: {r['GB_per_s']:.1f} GB/s -> {total / r['GB_per_s'] / 1e9 * 1e3:.1f} ms "

@@ -309,7 +309,7 @@ def capture(
     *,
     k: float = 3.0,
     include_lm_head: bool = False,
-    chunk_tokens: int = 256,
+    chunk_tokens: int = 512,
     overwrite: bool = False,
     progress: bool = True,
     max_tokens: int | None = None,
@@ -327,6 +327,8 @@ def capture(
         k: threshold divisor, ``V_th = mean|x| / k`` per token (report default 3).
         include_lm_head: also record the output head's input (computes the logits).
         chunk_tokens: tokens per forward call; bounds activation memory for long prompts.
+            Each call also carries the model's per-call overhead: on 2 CPU cores the SmolLM2
+            decoder over 512 tokens took 0.554 s in 256-token chunks, 0.497 s in one (hence 512).
         max_tokens: keep at most this many tokens of each prompt (else a prompt longer than
             the model's context raises ValueError).
         compression: ``"gzip"`` (HDF5 deflate filter, level 1) or ``None`` (faster, ~2.7x larger).

@@ -107,3 +107,35 @@ def test_permission_error(tmp_path):
             fileio.write_text(ro / "a.txt", "x")
     finally:
         ro.chmod(0o700)
+
+
+def test_writeback_starts_every_n_bytes_and_closes(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(fileio, "_SYNC_FILE_RANGE", lambda fd, off, n, flags: calls.append((fd, off, n, flags)))
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"x" * 100)
+    wb = fileio.Writeback(path, every=10)
+    assert wb.fd is not None
+    wb.wrote(4)
+    wb.wrote(5)
+    assert calls == []  # 9 bytes pending, below 10
+    wb.wrote(1)
+    assert calls == [(wb.fd, 0, 0, 2)] and wb.pending == 0  # SYNC_FILE_RANGE_WRITE over the whole file
+    wb.start()
+    assert len(calls) == 2
+    fd = wb.fd
+    wb.close()
+    wb.close()  # twice is fine
+    assert wb.fd is None
+    with pytest.raises(OSError):
+        os.fstat(fd)  # our descriptor is closed
+    wb.start()  # after close: nothing to do
+    assert len(calls) == 2 and path.read_bytes() == b"x" * 100
+
+
+def test_writeback_is_a_no_op_without_sync_file_range(tmp_path, monkeypatch):
+    monkeypatch.setattr(fileio, "_SYNC_FILE_RANGE", None)
+    wb = fileio.Writeback(tmp_path / "absent.bin", every=1)
+    assert wb.fd is None
+    wb.wrote(5)
+    wb.close()

@@ -125,9 +125,10 @@ def test_uncompressed_roundtrip(tmp_path, rng):
 
 
 def test_stdlib_zlib_fallback_roundtrip(tmp_path, rng, monkeypatch):
-    import analysis.trace_writer as trace_mod  # the writer holds the deflate implementation
+    import analysis.trace_chunks as trace_mod  # the deflate implementations of the writer
 
     monkeypatch.setattr(trace_mod, "_isal", None)  # as on a machine without the optional isal
+    monkeypatch.setattr(trace_mod, "_HUFFMAN", False)  # nor numba (no Huffman-only deflate)
     mem = _trace(rng)
     with SpikeTrace.open(mem.save(tmp_path / "zlib.h5")) as tr:
         _assert_same(mem, tr)
@@ -157,6 +158,28 @@ def test_streamed_appends_across_chunk_boundaries(tmp_path, rng, expected, worke
         assert tr.offsets is None and tr.prompt_starts.tolist() == [0]
     with h5py.File(path, "r") as f:
         assert f["layers/a/counts"].shape == (n, 40) and f["layers/a/vth"].shape == (n,)
+
+
+@pytest.mark.parametrize("compression", ["gzip", None])
+def test_vth_chunks_across_flushes(tmp_path, rng, compression):
+    # V_th is written in whole chunks by direct chunk writes once 16,384 rows are buffered, the
+    # rest (a zero-padded edge chunk) at close: values, filters and shape as HDF5's own write.
+    from analysis.trace_schema import _VTH_FLUSH_ROWS
+
+    n = 2 * _VTH_FLUSH_ROWS + 1500
+    v = (rng.random(n) * 5 + 1e-3).astype(np.float32)
+    c = rng.integers(-3, 4, size=(n, 4)).astype(np.int16)
+    path = tmp_path / "v.h5"
+    with TraceWriter(path, model_id="m", k=3.0, compression=compression, expected_tokens=n // 2) as w:
+        w.add_layer(LayerInfo("a", "up", 4, 8, 0))
+        for s in range(0, n, 3001):
+            w.append("a", c[s : s + 3001], v[s : s + 3001])
+        w.append_tokens(np.arange(n))
+    with h5py.File(path, "r") as f:
+        d = f["layers/a/vth"]
+        assert d.shape == (n,) and d.fletcher32 and d.compression == compression and d.chunks == (1024,)
+        assert d.compression_opts == (4 if compression else None)
+        np.testing.assert_array_equal(d[()], v)
 
 
 def test_iter_layers_streams_shared_inputs_once(tmp_path, rng):
