@@ -50,6 +50,24 @@ _GCPL = h5py.h5p.create(h5py.h5p.GROUP_CREATE)  # what create_group passes (no c
 _GCPL.set_obj_track_times(False)
 
 
+def _link_name(group: h5py.Group, name: str) -> tuple[bytes, Any]:
+    """``name`` encoded and the link creation property list, as h5py's high-level calls make
+    them for a new link in ``group`` (ASCII where the name allows, else UTF-8). Through h5py's
+    own helper where it has one (``Group._e``, private), else built the same way."""
+    encode = getattr(group, "_e", None)
+    if encode is not None:
+        return encode(name, lcpl=True)
+    lcpl = h5py.h5p.create(h5py.h5p.LINK_CREATE)
+    lcpl.set_create_intermediate_group(True)
+    try:
+        raw = name.encode("ascii")
+        lcpl.set_char_encoding(h5py.h5t.CSET_ASCII)
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8")
+        lcpl.set_char_encoding(h5py.h5t.CSET_UTF8)
+    return raw, lcpl
+
+
 def _set_attrs(oid: Any, **items: str | int) -> None:
     """Scalar str (variable-length UTF-8) and int (int64) attributes of the object ``oid`` (an
     h5py ObjectID), typed exactly as ``obj.attrs[name] = value`` types them, through h5py's

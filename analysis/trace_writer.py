@@ -30,7 +30,7 @@ from .fileio import (
     CommitOnExit, OutputError, Writeback, check_target, commit, disk_full_errno, disk_full_error, free_mib,
     temp_file,
 )
-from .trace_buffers import _GCPL, _Borrowed, _LayerBuffer, _set_attrs
+from .trace_buffers import _GCPL, _Borrowed, _LayerBuffer, _link_name, _set_attrs
 from .trace_chunks import _VTH_GZIP_LEVEL, _deflate, _encode_chunk, vth_chunk  # noqa: F401 (_deflate re-exported)
 from .trace_schema import (
     _CHUNK_BYTES,
@@ -265,14 +265,14 @@ class TraceWriter(CommitOnExit):
         # h5py's low-level calls with the property lists its high-level calls use (same file
         # objects; about half the Python time per layer)
         layers = self._group
-        name, lcpl = layers._e(layer_key(info.name), lcpl=True)
+        name, lcpl = _link_name(layers, layer_key(info.name))
         gid = h5py.h5g.create(layers.id, name, lcpl=lcpl, gcpl=_GCPL)
         _set_attrs(gid, name=info.name, role=info.role, in_features=int(info.in_features),
                    out_features=int(info.out_features), index=int(info.index))
         if src is not None:
             _set_attrs(gid, same_input_as=src.name)
             sbuf = self._buffers[src.name]
-            link, llcpl = layers._e("counts", lcpl=True)  # hard links, as group["counts"] = dset makes them
+            link, llcpl = _link_name(layers, "counts")  # hard links, as group["counts"] = dset makes them
             h5py.h5o.link(sbuf.dset.id, gid, link, lcpl=llcpl)
             h5py.h5o.link(sbuf.vth.id, gid, b"vth", lcpl=llcpl)
         else:

@@ -527,3 +527,21 @@ def test_layer_key_roundtrip(name):
     key = layer_key(name)
     assert "/" not in key and "\0" not in key and key not in (".", "..")
     assert unescape_key(key) == name
+
+
+@pytest.mark.parametrize("name", ["model.layers.0.self_attn.q_proj", "couche.ü"])
+def test_link_names_without_h5pys_private_helper(tmp_path, name):
+    # The writer creates links through h5py's low-level calls with the name encoding and link
+    # creation list of its high-level calls (h5py's private Group._e); without that helper the
+    # same are built by hand: equal bytes, character set and intermediate-group flag.
+    from analysis.trace_buffers import _link_name
+
+    with h5py.File(tmp_path / "n.h5", "w") as f:
+        g = f.create_group("layers")
+        raw, lcpl = g._e(name, lcpl=True)
+        own_raw, own = _link_name(object(), name)  # an object without _e: the fallback
+        assert own_raw == raw
+        assert own.get_char_encoding() == lcpl.get_char_encoding()
+        assert own.get_create_intermediate_group() == lcpl.get_create_intermediate_group()
+        h5py.h5g.create(g.id, own_raw, lcpl=own)
+        assert name in g
