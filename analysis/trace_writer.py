@@ -31,7 +31,7 @@ from .fileio import (
     temp_file,
 )
 from .trace_buffers import _GCPL, _Borrowed, _LayerBuffer, _link_name, _set_attrs
-from .trace_chunks import _VTH_GZIP_LEVEL, _deflate, _encode_chunk, vth_chunk  # noqa: F401 (_deflate re-exported)
+from .trace_chunks import _VTH_GZIP_LEVEL, _encode_chunk, vth_chunk
 from .trace_schema import (
     _CHUNK_BYTES,
     _INDEX_DTYPE,
@@ -418,8 +418,9 @@ class TraceWriter(CommitOnExit):
 
     def _flush_vth(self, buf: _LayerBuffer, final: bool = False) -> None:
         """Write the buffered V_th rows that fill whole chunks (``final``: all of them, the last
-        chunk zero padded as HDF5 pads an edge chunk) by direct chunk writes: the chunk bytes
-        HDF5's own write makes (deflate level 4, Fletcher-32), without its per-call overhead."""
+        chunk zero padded as HDF5 pads an edge chunk) by direct chunk writes (:func:`vth_chunk`:
+        deflated, by ISA-L level 1 where present, then Fletcher-32, as the dataset's filters
+        read them back), without the per-call overhead of h5py's slicing."""
         if not buf.vrows:
             return
         vals = np.concatenate(buf.vpending) if len(buf.vpending) > 1 else buf.vpending[0]

@@ -77,6 +77,16 @@ def counts_for(rng, scheme: str, T: int, shape, dtype, sign_split: bool) -> np.n
     return c.astype(dtype)
 
 
+def whole_dtype_counts(rng, dtype, shape) -> np.ndarray:
+    """Counts anywhere in ``dtype``'s range (in range for a window or not), one of the dtype's
+    two ends always among them when there are two or more."""
+    info = np.iinfo(dtype)
+    c = rng.integers(int(info.min), int(info.max), size=shape, endpoint=True, dtype=np.int64).astype(dtype)
+    if c.size >= 2:
+        c.flat[rng.integers(c.size)] = info.min if rng.integers(2) else info.max
+    return c
+
+
 @settings(max_examples=40 if CUDA else 120, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -189,11 +199,7 @@ def test_word_decode_flags_every_bad_byte_in_every_lane(scheme):
 def test_encode_finds_the_counts_range_in_the_same_pass(seed, shape, scheme, T, dtype):
     """Counts over the whole dtype (in range for T or not): the range the kernel reports is
     the counts' min and max, and the train is the one the kernel writes without it."""
-    rng = np.random.default_rng(seed)
-    info = np.iinfo(dtype)
-    c = rng.integers(int(info.min), int(info.max), size=shape, endpoint=True, dtype=np.int64).astype(dtype)
-    if c.size >= 2:
-        c.flat[rng.integers(c.size)] = info.min if rng.integers(2) else info.max
+    c = whole_dtype_counts(np.random.default_rng(seed), dtype, shape)
     mode = _modes.mode_for(E.get_scheme(scheme))
     tc = torch.from_numpy(c).to(DEVICE)
     train, lo, hi = _triton.encode_triton(tc, mode, T, True, extremes=True)
@@ -223,8 +229,7 @@ def test_word_encode_equals_the_per_slot_kernel(seed, words, mode, T, msb, dtype
     rng = np.random.default_rng(seed)
     info = np.iinfo(dtype)
     n = 4 * words
-    c = rng.integers(int(info.min), int(info.max), size=n + offset, endpoint=True, dtype=np.int64).astype(dtype)
-    c[offset + rng.integers(n)] = info.min if rng.integers(2) else info.max
+    c = np.concatenate([whole_dtype_counts(rng, dtype, offset), whole_dtype_counts(rng, dtype, n)])  # one buffer
     tc = torch.from_numpy(c).to(DEVICE)[offset:]
     fit = _triton._encode_words_fit(tc, mode, T, torch.empty((T, n), dtype=torch.int8, device=DEVICE))
     assert fit == (offset % 4 == 0), "aligned counts take the word encode, a one-slot offset does not"
